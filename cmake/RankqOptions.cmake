@@ -1,0 +1,35 @@
+# Flags for rankq's own tests, benchmarks and examples. Nothing here touches the rankq INTERFACE target:
+# -march, -fsanitize and -Werror would leak into every consumer.
+
+set(RANKQ_ISA_FLAGS "")
+set(RANKQ_ISA_DEFINES "")
+if(RANKQ_ISA STREQUAL "scalar")
+  set(RANKQ_ISA_DEFINES RANKQ_DISABLE_SIMD=1)
+elseif(RANKQ_ISA STREQUAL "avx2")
+  set(RANKQ_ISA_FLAGS -mavx2 -mfma -mf16c)
+elseif(RANKQ_ISA STREQUAL "native")
+  set(RANKQ_ISA_FLAGS -march=native)
+elseif(RANKQ_ISA STREQUAL "aarch64")
+  set(RANKQ_ISA_FLAGS -march=armv8-a)
+elseif(RANKQ_ISA STREQUAL "aarch64-dotprod")
+  set(RANKQ_ISA_FLAGS -march=armv8.2-a+dotprod)
+elseif(NOT RANKQ_ISA STREQUAL "default")
+  message(FATAL_ERROR "RANKQ_ISA='${RANKQ_ISA}' is not one of default, scalar, avx2, native, aarch64, aarch64-dotprod")
+endif()
+
+function(rankq_configure_target target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wundef -Wshadow
+    ${RANKQ_ISA_FLAGS})
+  if(RANKQ_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(RANKQ_ISA_DEFINES)
+    target_compile_definitions(${target} PRIVATE ${RANKQ_ISA_DEFINES})
+  endif()
+  # Eigen's own headers are noisy under -Wshadow; treat them as system headers.
+  get_target_property(_eigen_inc Eigen3::Eigen INTERFACE_INCLUDE_DIRECTORIES)
+  target_include_directories(${target} SYSTEM PRIVATE ${_eigen_inc})
+endfunction()
+
+# Where the real model data lives (never copied into the repository).
+set(RANKQ_SHARED_DATA_DIR "${PROJECT_SOURCE_DIR}/../shared/data" CACHE PATH "Directory with stories260K etc.")

@@ -1,0 +1,8 @@
+// rankq/rankq.hpp — umbrella header: includes every public rankq header.
+#pragma once
+
+#include "rankq/error.hpp"
+#include "rankq/half.hpp"
+#include "rankq/matrix.hpp"
+#include "rankq/uniform.hpp"
+#include "rankq/version.hpp"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Quick start, step 2 (and what CI runs): the whole test suite.
+#  1. x86-64 builds: scalar (SIMD off), avx2, native, asan-ubsan — configure, build, ctest (warnings are errors)
+#  2. AArch64 cross builds (plain NEON and +dotprod) of the kernel tests, run under qemu-aarch64
+#  3. bounded libFuzzer runs of every file reader
+# Ends with one line "rankq test-all: N passed, N failed" (N = test programs across all configurations).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --cross || { echo "rankq test-all: 0 passed, 1 failed"; exit 1; }
+log_dir=build/test-logs
+mkdir -p "$log_dir"
+passed=0; failed=0; failed_steps=()
+
+count_ctest() {  # $1 = log file; adds ctest's counts to the totals
+  local line total nfail
+  line=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$1" | tail -n 1)
+  if [[ -z "$line" ]]; then failed=$((failed + 1)); return; fi
+  nfail=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+  total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
+  passed=$((passed + total - nfail)); failed=$((failed + nfail))
+}
+
+run_step() {  # $1 = name, rest = command; output goes to a log and is shown on failure
+  local name=$1; shift
+  local log="$log_dir/$name.log"
+  local t0=$SECONDS
+  echo "== $name"
+  if "$@" >"$log" 2>&1; then
+    echo "   ok ($((SECONDS - t0)) s)"
+  else
+    echo "   FAILED ($((SECONDS - t0)) s); last lines of $log:"
+    tail -n 60 "$log" | sed 's/^/   | /'
+    failed_steps+=("$name")
+  fi
+  if grep -qE "tests passed, [0-9]+ tests? failed out of" "$log"; then count_ctest "$log";
+  elif [[ " ${failed_steps[*]-} " == *" $name "* ]]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
+}
+
+for preset in ci-scalar ci-avx2 ci-native ci-asan-ubsan; do
+  run_step "$preset" cmake --workflow --preset "$preset" --fresh
+done
+for extra in scripts/test-aarch64.sh scripts/test-fuzz.sh; do
+  [[ -x "$extra" ]] && run_step "$(basename "$extra" .sh)" "$extra"
+done
+
+if ((${#failed_steps[@]})); then echo "failed steps: ${failed_steps[*]}"; fi
+echo "rankq test-all: $passed passed, $failed failed"
+((failed == 0 && ${#failed_steps[@]} == 0))

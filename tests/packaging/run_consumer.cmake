@@ -1,0 +1,25 @@
+# Builds and runs tests/packaging/consumer either against an installed rankq (MODE=find_package:
+# `cmake --install` into a fresh prefix first) or with add_subdirectory (MODE=add_subdirectory).
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+endfunction()
+set(consumer ${RANKQ_SOURCE_DIR}/tests/packaging/consumer)
+if(MODE STREQUAL "find_package")
+  run(${CMAKE_COMMAND} --install ${RANKQ_BUILD_DIR} --prefix ${WORK_DIR}/prefix)
+  if(NOT EXISTS ${WORK_DIR}/prefix/share/cmake/rankq/rankqConfigVersion.cmake)
+    message(FATAL_ERROR "install did not produce rankqConfigVersion.cmake")
+  endif()
+  run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK_DIR}/build -DCMAKE_CXX_COMPILER=${CXX}
+      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCONSUMER_MODE=find_package)
+else()
+  run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK_DIR}/build -DCMAKE_CXX_COMPILER=${CXX}
+      -DCONSUMER_MODE=add_subdirectory -DRANKQ_SOURCE_DIR=${RANKQ_SOURCE_DIR})
+endif()
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+run(${WORK_DIR}/build/consumer)
+message(STATUS "consumer (${MODE}) built and ran")
