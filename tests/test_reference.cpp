@@ -1,0 +1,145 @@
+// Tests for rankq/reference.hpp: the oracle equals float64 math on the dequantized operands over a size
+// ladder, its integer part is exact on extreme values, MXINT weights convert exactly, errors are clear.
+#include <rankq/reference.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "test_util.hpp"
+
+using namespace rankq;
+
+namespace {
+
+// Float64 product of the dequantized operands, and the magnitude sum that bounds float rounding.
+void float64_matmul(const QuantizedActivations& x, const UniformWeights& w, std::vector<double>& y, std::vector<double>& mag) {
+  y.assign(x.rows * w.rows, 0.0);
+  mag.assign(x.rows * w.rows, 0.0);
+  for (std::size_t m = 0; m < x.rows; ++m)
+    for (std::size_t n = 0; n < w.rows; ++n)
+      for (std::size_t k = 0; k < w.cols; ++k) {
+        const double xv = x.value(m, k);
+        const std::size_t g = k / w.group;
+        y[m * w.rows + n] += xv * static_cast<double>(w.value(n, k));
+        mag[m * w.rows + n] += std::fabs(xv) * (w.scale(n, g) * double(w.code(n, k)) + std::fabs(w.offset(n, g)));
+      }
+}
+
+void check_against_float64(std::size_t M, std::size_t N, std::size_t K, const UniformFormat& wf, const ActivationFormat& af,
+                           std::uint64_t seed) {
+  auto wv = test::heavy_tailed(N * K, seed);
+  auto xv = test::activations(M, K, seed + 1);
+  auto w = quantize_uniform(MatrixView<const float>(wv.data(), N, K), wf);
+  auto x = quantize_activations(MatrixView<const float>(xv.data(), M, K), af, w.padded);
+  std::vector<float> y(M * N);
+  reference_matmul(x, w, MatrixView<float>(y.data(), M, N));
+  std::vector<double> y64, mag;
+  float64_matmul(x, w, y64, mag);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    ASSERT_NEAR(y[i], y64[i], 2e-6 * mag[i] + 1e-30) << "M=" << M << " N=" << N << " K=" << K << " " << to_string(wf)
+                                                     << " " << to_string(af) << " i=" << i;
+}
+
+const std::vector<std::size_t> kLadder = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 31, 33, 64, 172, 257};
+
+}  // namespace
+
+TEST(Reference, MatchesFloat64OverSizeLadder) {
+  const UniformFormat wf{4, 32, Symmetry::asymmetric, ScaleType::f16};
+  const ActivationFormat af{};
+  for (std::size_t a : kLadder) {
+    check_against_float64(a, 7, 33, wf, af, a);
+    check_against_float64(3, a, 64, wf, af, 100 + a);
+    check_against_float64(2, 5, a, wf, af, 200 + a);
+  }
+  check_against_float64(31, 33, 257, wf, af, 7);
+  check_against_float64(64, 96, 1024, wf, af, 8);
+}
+
+TEST(Reference, MatchesFloat64ForEveryFormatCombination) {
+  for (unsigned bits : {2u, 3u, 4u, 8u})
+    for (std::size_t g : {std::size_t(16), std::size_t(32), std::size_t(128), kWholeRow})
+      for (Symmetry s : {Symmetry::symmetric, Symmetry::asymmetric})
+        for (ActivationFormat af : {ActivationFormat{ActivationQuant::per_token, 32, MxSemantics::lqer},
+                                    ActivationFormat{ActivationQuant::per_block, 16, MxSemantics::lqer},
+                                    ActivationFormat{ActivationQuant::per_block, 32, MxSemantics::lqer},
+                                    ActivationFormat{ActivationQuant::mxint8, 16, MxSemantics::lqer}})
+          check_against_float64(3, 5, 172, UniformFormat{bits, g, s, ScaleType::f32}, af, bits * 7 + g);
+}
+
+TEST(Reference, IntegerPartIsExactOnExtremes) {
+  // Unit scales and zero offsets: every output is the exact integer Σ q_x · t (float is exact below 2^24).
+  for (std::size_t K : {16u, 172u, 4096u}) {
+    for (int xval : {-128, 127, -127}) {
+      for (unsigned t : {0u, 15u}) {
+        auto w = make_uniform_weights(UniformFormat{4, 64, Symmetry::asymmetric, ScaleType::f32}, 3, K);
+        for (std::size_t n = 0; n < 3; ++n)
+          for (std::size_t k = 0; k < K; ++k) detail::put_bits(w.codes.data() + n * w.row_bytes, k, 4, t);
+        for (auto& s : w.scales) s = 1.0f;
+        QuantizedActivations x;
+        std::vector<float> ones(K, 1.0f);
+        quantize_activations(MatrixView<const float>(ones.data(), 1, K), ActivationFormat{}, x, w.padded);
+        for (std::size_t k = 0; k < K; ++k) x.values[k] = static_cast<std::int8_t>(xval);
+        x.scales[0] = 1.0f;
+        std::vector<float> y(3);
+        reference_matmul(x, w, MatrixView<float>(y.data(), 1, 3));
+        const double expected = static_cast<double>(K) * xval * static_cast<double>(t);
+        for (float v : y) EXPECT_EQ(static_cast<double>(v), expected) << "K=" << K;
+      }
+    }
+  }
+}
+
+TEST(Reference, SymmetricZeroPointUsesGroupSumOfActivations) {
+  // symmetric 4-bit, codes all 0 (level -8), unit scale: y = Σ x * (0 - 8) = -8 Σ x.
+  auto w = make_uniform_weights(UniformFormat{4, 32, Symmetry::symmetric, ScaleType::f32}, 1, 64);
+  for (auto& s : w.scales) s = 1.0f;
+  std::vector<float> xs(64);
+  for (std::size_t k = 0; k < 64; ++k) xs[k] = static_cast<float>(static_cast<int>(k % 7) - 3);
+  auto x = quantize_activations(MatrixView<const float>(xs.data(), 1, 64), ActivationFormat{ActivationQuant::per_block, 16, MxSemantics::lqer});
+  float y = 0;
+  reference_matmul(x, w, MatrixView<float>(&y, 1, 1));
+  double expected = 0;
+  for (std::size_t k = 0; k < 64; ++k) expected += -8.0 * x.value(0, k);
+  EXPECT_NEAR(y, expected, 1e-4);
+}
+
+TEST(Reference, BiasIsAdded) {
+  auto wv = test::heavy_tailed(4 * 32, 1);
+  auto xv = test::activations(2, 32, 2);
+  auto w = quantize_uniform(MatrixView<const float>(wv.data(), 4, 32), UniformFormat{});
+  auto x = quantize_activations(MatrixView<const float>(xv.data(), 2, 32), ActivationFormat{});
+  std::vector<float> y0(8), y1(8), bias = {1, 2, 3, 4};
+  reference_matmul(x, w, MatrixView<float>(y0.data(), 2, 4));
+  reference_matmul(x, w, MatrixView<float>(y1.data(), 2, 4), bias.data());
+  for (std::size_t i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(y1[i], y0[i] + bias[i % 4]);
+}
+
+TEST(Reference, MxintWeightsConvertExactlyToUniform) {
+  auto wv = test::heavy_tailed(5 * 40, 3);
+  for (unsigned bits : {2u, 4u, 8u})
+    for (MxSemantics s : {MxSemantics::lqer, MxSemantics::ocp}) {
+      auto mx = quantize_mxint(MatrixView<const float>(wv.data(), 5, 40), MxFormat{bits, 16, s});
+      auto u = to_uniform(mx);
+      for (std::size_t n = 0; n < 5; ++n)
+        for (std::size_t k = 0; k < 40; ++k) ASSERT_EQ(u.value(n, k), mx.value(n, k));
+    }
+}
+
+TEST(Reference, InvalidArguments) {
+  auto wv = test::heavy_tailed(4 * 40, 1);
+  auto w = quantize_uniform(MatrixView<const float>(wv.data(), 4, 40), UniformFormat{4, 32, Symmetry::symmetric, ScaleType::f16});
+  auto xv = test::activations(2, 40, 2);
+  auto x_ok = quantize_activations(MatrixView<const float>(xv.data(), 2, 40), ActivationFormat{}, w.padded);
+  auto x_badpad = quantize_activations(MatrixView<const float>(xv.data(), 2, 40), ActivationFormat{});
+  auto x_badk = quantize_activations(MatrixView<const float>(xv.data(), 2, 39, 40), ActivationFormat{}, w.padded);
+  std::vector<float> y(8);
+  test::expect_invalid([&] { reference_matmul(x_badpad, w, MatrixView<float>(y.data(), 2, 4)); }, "padded");
+  test::expect_invalid([&] { reference_matmul(x_badk, w, MatrixView<float>(y.data(), 2, 4)); }, "K = 39");
+  test::expect_invalid([&] { reference_matmul(x_ok, w, MatrixView<float>(y.data(), 2, 3)); }, "'y'");
+  test::expect_invalid([&] { reference_matmul(x_ok, w, MatrixView<float>(nullptr, 2, 4)); }, "null");
+}
