@@ -1,8 +1,11 @@
 // rankq/rankq.hpp — umbrella header: includes every public rankq header.
 #pragma once
 
+#include "rankq/activation.hpp"
 #include "rankq/error.hpp"
 #include "rankq/half.hpp"
 #include "rankq/matrix.hpp"
+#include "rankq/mxint.hpp"
+#include "rankq/reference.hpp"
 #include "rankq/uniform.hpp"
 #include "rankq/version.hpp"
