@@ -1,0 +1,54 @@
+// rankq/detail/kernels/w4a8_layout.hpp — the kernel-native packed 4-bit layout (docs/formats.md §5) and the
+// arguments every W4A8 path receives. The kernel decides this layout; pack_w4() is its slave.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rankq/activation.hpp"
+#include "rankq/uniform.hpp"
+
+namespace rankq::detail {
+
+/// One code block: 16 output rows x 8 consecutive K, as 64 bytes. Byte 4*r + i (r = row in tile, i = 0..3)
+/// holds t[r][k0 + i] in its low nibble and t[r][k0 + 4 + i] in its high nibble. So the low nibbles of a
+/// block form 16 little-endian 32-bit lanes of 4 consecutive K each — exactly what vpdpbusd / sdot consume.
+struct PackedCodeBlock {
+  std::uint8_t bytes[64];
+};
+inline constexpr std::size_t kTileRows = 16;  ///< output rows per tile
+inline constexpr std::size_t kBlockK = 8;     ///< K values per code block
+static_assert(sizeof(PackedCodeBlock) == kTileRows * kBlockK / 2, "a code block is 16 rows x 8 K nibbles");
+static_assert(sizeof(PackedCodeBlock) == 64, "a code block is one cache line");
+
+/// Where things are inside a packed tile: [group 0: codes, scales, offsets?][group 1: ...] ...
+struct PackedW4Geometry {
+  std::size_t group = 0;        ///< K per group (multiple of 16)
+  std::size_t groups = 0;       ///< groups per row
+  std::size_t scale_bytes = 0;  ///< bytes of one value (2 for f16, 4 for f32)
+  bool has_offsets = false;     ///< asymmetric formats store 16 offsets after the 16 scales
+  std::size_t code_bytes() const { return group / kBlockK * sizeof(PackedCodeBlock); }
+  std::size_t group_stride() const { return code_bytes() + kTileRows * scale_bytes * (has_offsets ? 2 : 1); }
+  std::size_t tile_stride() const { return groups * group_stride(); }
+};
+
+/// Everything a path needs for y[m][n] over a range of tiles. xsum[m * groups + g] = Σ_seg a_seg · Σ_k q_x[k]
+/// (the float group sum of dequantized activations, for the zero-point/offset term).
+struct W4A8Args {
+  const std::uint8_t* packed = nullptr;
+  PackedW4Geometry geo;
+  ScaleType scale_type = ScaleType::f16;
+  float zero_code = 0.0f;  ///< symmetric: 2^(b-1), so z = s * zero_code; unused when has_offsets
+  std::size_t rows = 0;    ///< N (real rows; the last tile may be partial)
+  std::size_t M = 0;
+  const std::int8_t* x = nullptr;  ///< M x padded int8
+  std::size_t x_padded = 0;
+  const float* x_scales = nullptr;  ///< M x x_blocks
+  std::size_t x_block = 0, x_blocks = 0;
+  const float* xsum = nullptr;  ///< M x groups
+  float* y = nullptr;
+  std::size_t ldy = 0;
+  const float* bias = nullptr;  ///< N or null
+};
+
+}  // namespace rankq::detail

@@ -1,0 +1,161 @@
+// rankq/w4a8.hpp — packed 4-bit weights x int8 activations with int32 accumulation: packing (once, at load
+// time), GEMV/GEMM on every compiled instruction-set path, threads through a parallel-for hook.
+// Layout: docs/formats.md §5. Kernel design and how to pick a path: docs/kernels.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "rankq/activation.hpp"
+#include "rankq/error.hpp"
+#include "rankq/half.hpp"
+#include "rankq/kernel_path.hpp"
+#include "rankq/matrix.hpp"
+#include "rankq/threading.hpp"
+#include "rankq/uniform.hpp"
+#include "rankq/detail/kernels/w4a8_layout.hpp"
+#include "rankq/detail/kernels/w4a8_scalar.hpp"
+#include "rankq/detail/kernels/w4a8_dispatch.hpp"
+
+namespace rankq {
+
+/// Weights packed in the kernels' native layout: tiles of 16 output rows; per tile, per group: the codes as
+/// 64-byte blocks (16 rows x 8 K), then 16 scales, then (asymmetric only) 16 offsets, in the source's scale type.
+/// 2- and 3-bit codes ride in the 4-bit container. Rows past N in the last tile are zero (codes, scales).
+struct PackedW4 {
+  std::size_t rows = 0, cols = 0, padded = 0;  ///< N, K, K_pad (same padding as the source)
+  std::size_t tiles = 0;
+  unsigned source_bits = 4;
+  Symmetry symmetry = Symmetry::symmetric;
+  ScaleType scale_type = ScaleType::f16;
+  detail::PackedW4Geometry geo;
+  AlignedBuffer<std::uint8_t> data;  ///< tiles * geo.tile_stride() bytes, 64-byte aligned
+
+  std::size_t size_bytes() const { return data.size(); }
+};
+
+/// Converts canonical uniform weights (2, 3 or 4 bits, any group, sym/asym, f16/f32) into the packed layout.
+inline PackedW4 pack_w4(const UniformWeights& w) {
+  constexpr const char* fn = "pack_w4";
+  if (w.format.bits > 4)
+    detail::throw_argument(fn, "w.format.bits", "= " + std::to_string(w.format.bits) + ": the W4A8 kernels take 2, 3 or 4-bit codes");
+  if (w.rows == 0 || w.cols == 0 || w.codes.size() != w.rows * w.row_bytes)
+    detail::throw_argument(fn, "w", "is empty or inconsistent");
+  if (w.group % 16 != 0 || w.padded != w.groups * w.group)
+    detail::throw_argument(fn, "w.group", "= " + std::to_string(w.group) + ": must be a multiple of 16 dividing the padded K");
+  PackedW4 p;
+  p.rows = w.rows;
+  p.cols = w.cols;
+  p.padded = w.padded;
+  p.tiles = detail::ceil_div(w.rows, detail::kTileRows);
+  p.source_bits = w.format.bits;
+  p.symmetry = w.format.symmetry;
+  p.scale_type = w.format.scale_type;
+  p.geo.group = w.group;
+  p.geo.groups = w.groups;
+  p.geo.scale_bytes = w.format.scale_type == ScaleType::f16 ? 2 : 4;
+  p.geo.has_offsets = w.format.symmetry == Symmetry::asymmetric;
+  p.data.resize(p.tiles * p.geo.tile_stride());
+  auto store = [&](std::uint8_t* dst, std::size_t i, float v) {
+    if (p.scale_type == ScaleType::f16) {
+      const std::uint16_t h = float_to_half(v);
+      std::memcpy(dst + 2 * i, &h, 2);
+    } else {
+      std::memcpy(dst + 4 * i, &v, 4);
+    }
+  };
+  for (std::size_t n = 0; n < w.rows; ++n) {
+    const std::size_t tile = n / detail::kTileRows, r = n % detail::kTileRows;
+    std::uint8_t* tile_data = p.data.data() + tile * p.geo.tile_stride();
+    for (std::size_t g = 0; g < w.groups; ++g) {
+      std::uint8_t* gd = tile_data + g * p.geo.group_stride();
+      for (std::size_t kk = 0; kk < w.group; ++kk) {
+        const unsigned t = w.code(n, g * w.group + kk);
+        std::uint8_t& byte = gd[(kk / detail::kBlockK) * 64 + 4 * r + (kk % 4)];
+        byte = static_cast<std::uint8_t>(byte | ((kk % detail::kBlockK) < 4 ? t : (t << 4)));
+      }
+      std::uint8_t* scales = gd + p.geo.code_bytes();
+      store(scales, r, w.scale(n, g));
+      if (p.geo.has_offsets) store(scales + detail::kTileRows * p.geo.scale_bytes, r, w.offsets[n * w.groups + g]);
+    }
+  }
+  return p;
+}
+
+/// Options of a W4A8 call.
+struct W4A8Options {
+  KernelPath path = compiled_default_path();  ///< best_supported_path() for run-time dispatch
+  const ParallelFor* parallel = nullptr;      ///< null: run on the calling thread
+  const float* bias = nullptr;                ///< N floats or null
+};
+
+namespace detail {
+inline void check_path(KernelPath p, const char* fn) {
+  if (!path_compiled(p)) throw_argument(fn, "options.path", std::string("= ") + to_string(p) + ": not compiled into this binary");
+  if (!path_supported(p)) throw_argument(fn, "options.path", std::string("= ") + to_string(p) + ": not supported by this CPU");
+}
+}  // namespace detail
+
+/// Y (M x N, row stride y.ld) = X_q (M x K) · W^T (+ bias). x must be padded to w.padded.
+/// Integer parts equal reference_matmul exactly on every path; the float epilogue may differ in rounding.
+inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixView<float> y, const W4A8Options& o = {}) {
+  constexpr const char* fn = "w4a8_gemm";
+  if (x.rows == 0) detail::throw_argument(fn, "x", "has no rows");
+  if (x.cols != w.cols)
+    detail::throw_argument(fn, "x", "has K = " + std::to_string(x.cols) + " but the weights have K = " + std::to_string(w.cols));
+  if (x.padded != w.padded)
+    detail::throw_argument(fn, "x", "is padded to " + std::to_string(x.padded) + " columns but the weights to " +
+                                        std::to_string(w.padded) + ": pass w.padded to quantize_activations");
+  detail::check_view(y, fn, "y");
+  if (y.rows != x.rows || y.cols != w.rows)
+    detail::throw_argument(fn, "y", "has shape " + std::to_string(y.rows) + "x" + std::to_string(y.cols) + ", expected " +
+                                        std::to_string(x.rows) + "x" + std::to_string(w.rows));
+  detail::check_path(o.path, fn);
+  // Float group sums of the dequantized activations (the offset term), shared by every row.
+  std::vector<float> xsum(x.rows * w.geo.groups);
+  for (std::size_t m = 0; m < x.rows; ++m)
+    for (std::size_t g = 0; g < w.geo.groups; ++g) {
+      float s = 0.0f;
+      const std::size_t g_end = (g + 1) * w.geo.group;
+      for (std::size_t k = g * w.geo.group; k < g_end;) {
+        const std::size_t b = k / x.block, seg_end = std::min(g_end, (b + 1) * x.block);
+        std::int32_t c = 0;
+        for (; k < seg_end; ++k) c += x.row(m)[k];
+        s += x.scale(m, b) * static_cast<float>(c);
+      }
+      xsum[m * w.geo.groups + g] = s;
+    }
+  detail::W4A8Args a;
+  a.packed = w.data.data();
+  a.geo = w.geo;
+  a.scale_type = w.scale_type;
+  a.zero_code = static_cast<float>(1u << (w.source_bits - 1));
+  a.rows = w.rows;
+  a.M = x.rows;
+  a.x = x.values.data();
+  a.x_padded = x.padded;
+  a.x_scales = x.scales.data();
+  a.x_block = x.block;
+  a.x_blocks = x.blocks;
+  a.xsum = xsum.data();
+  a.y = y.data;
+  a.ldy = y.ld;
+  a.bias = o.bias;
+  auto body = [&](std::size_t t0, std::size_t t1) { detail::w4a8_dispatch(o.path, a, t0, t1); };
+  if (o.parallel && *o.parallel && w.tiles > 1)
+    (*o.parallel)(w.tiles, body);
+  else
+    body(0, w.tiles);
+}
+
+/// Float activations in: quantizes X with `format` (into `scratch`, reused across calls) and runs w4a8_gemm.
+inline void w4a8_linear(MatrixView<const float> x, const ActivationFormat& format, const PackedW4& w, MatrixView<float> y,
+                        QuantizedActivations& scratch, const W4A8Options& o = {}) {
+  quantize_activations(x, format, scratch, w.padded);
+  w4a8_gemm(scratch, w, y, o);
+}
+
+}  // namespace rankq
