@@ -1,0 +1,130 @@
+// rankq/io/file.hpp — whole-file reads and atomic whole-file writes (temporary file + rename) for the model
+// readers and writers; io_error for failures of the operating system (open, read, write, rename).
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "rankq/error.hpp"
+
+namespace rankq::io {
+
+/// Thrown when the operating system refuses a file operation (missing file, permission, disk full...).
+/// The message names the operation, the path and the system's reason.
+class io_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+[[noreturn]] inline void throw_io(const std::string& what, const std::string& path, int err) {
+  throw io_error("rankq::io: cannot " + what + " '" + path + "': " + std::strerror(err));
+}
+
+/// Closes a POSIX descriptor on scope exit.
+struct FdGuard {
+  int fd = -1;
+  FdGuard() = default;
+  explicit FdGuard(int f) : fd(f) {}
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  ~FdGuard() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() {
+    int f = fd;
+    fd = -1;
+    return f;
+  }
+};
+
+inline std::string parent_dir(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace detail
+
+/// The whole content of a regular file. Throws io_error if it cannot be opened or read.
+inline std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
+  detail::FdGuard f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (f.fd < 0) detail::throw_io("open", path, errno);
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) detail::throw_io("stat", path, errno);
+  if (!S_ISREG(st.st_mode)) throw io_error("rankq::io: cannot read '" + path + "': not a regular file");
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ::ssize_t n = ::read(f.fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) detail::throw_io("read", path, errno);
+    if (n == 0) throw io_error("rankq::io: cannot read '" + path + "': file shrank while reading");
+    done += static_cast<std::size_t>(n);
+  }
+  return bytes;
+}
+
+/// Writes `size` bytes to `path` atomically: they go to a new temporary file in the same directory
+/// ("<path>.tmp.<pid>.<n>"), which is flushed to disk (fsync) and then renamed over `path`. Readers see either the
+/// old file or the complete new one; on any failure the temporary file is removed, `path` is left as it was, and
+/// io_error is thrown. The new file gets the usual permissions (0666 minus the umask).
+inline void write_file_atomic(const std::string& path, const std::uint8_t* data, std::size_t size) {
+  rankq::detail::require(!path.empty(), "io::write_file_atomic", "path", "is empty");
+  rankq::detail::require_non_null(data, size, "io::write_file_atomic", "data");
+  static std::atomic<unsigned> counter{0};
+  const auto stamp = static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::string tmp;
+  detail::FdGuard f;
+  for (int attempt = 0; f.fd < 0; ++attempt) {
+    tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++) + "." +
+          std::to_string(stamp % 1000000007ull);
+    f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (f.fd < 0 && (errno != EEXIST || attempt >= 100)) detail::throw_io("create temporary file for", path, errno);
+  }
+  const auto fail = [&](const char* what, int err) {
+    ::close(f.release());
+    ::unlink(tmp.c_str());
+    detail::throw_io(what, tmp, err);
+  };
+  std::size_t done = 0;
+  while (done < size) {
+    const ::ssize_t n = ::write(f.fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write", n < 0 ? errno : EIO);
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(f.fd) != 0) fail("flush (fsync)", errno);
+  if (::close(f.release()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    detail::throw_io("close", tmp, err);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    detail::throw_io("rename temporary file onto", path, err);
+  }
+  // Make the rename itself durable; failure here does not undo the (already visible) new file.
+  detail::FdGuard dir(::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.fd >= 0) ::fsync(dir.fd);
+}
+
+inline void write_file_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+}  // namespace rankq::io

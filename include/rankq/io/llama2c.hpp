@@ -1,0 +1,101 @@
+// rankq/io/llama2c.hpp — reads llama2.c checkpoints (Karpathy's legacy "v0" layout) into a LlamaModel.
+//
+// Layout (little-endian): 7 int32 {dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len}, then
+// float32 arrays, matrices [out][in] row-major, each kind for all layers before the next kind:
+//   token_embedding[vocab][dim], rms_att[L][dim], wq[L][dim][dim], wk[L][kv_dim][dim], wv[L][kv_dim][dim],
+//   wo[L][dim][dim], rms_ffn[L][dim], w1[L][hidden][dim], w2[L][dim][hidden], w3[L][hidden][dim], rms_final[dim],
+//   freq_cis_real[seq_len][head_size/2], freq_cis_imag[seq_len][head_size/2] (unused, skipped),
+//   and, only when vocab_size in the header is negative, wcls[vocab][dim] (a separate classifier).
+// The file size must match the header exactly. Versioned exports (magic "ak42") are rejected.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "rankq/io/detail/checked.hpp"
+#include "rankq/io/file.hpp"
+#include "rankq/io/llama_model.hpp"
+#include "rankq/io/tensor.hpp"
+
+namespace rankq::io {
+namespace detail {
+
+inline LlamaModel parse_llama2c_impl(const std::uint8_t* data, std::size_t size, const std::string& source) {
+  ByteReader in(data, size, source);
+  if (size >= 4 && in.data()[0] == 0x32 && in.data()[1] == 0x34 && in.data()[2] == 0x6B && in.data()[3] == 0x61)
+    in.fail("header", "starts with magic 'ak42' (a versioned llama2.c export): only the legacy v0 layout is supported");
+  LlamaModel m;
+  LlamaConfig& c = m.config;
+  c.dim = in.i32("header dim");
+  c.hidden_dim = in.i32("header hidden_dim");
+  c.n_layers = in.i32("header n_layers");
+  c.n_heads = in.i32("header n_heads");
+  c.n_kv_heads = in.i32("header n_kv_heads");
+  const std::int32_t vocab_field = in.i32("header vocab_size");
+  c.seq_len = in.i32("header seq_len");
+  if (vocab_field == std::numeric_limits<std::int32_t>::min()) in.fail("header vocab_size", "is INT32_MIN");
+  const bool shared = vocab_field > 0;
+  c.vocab_size = shared ? vocab_field : -vocab_field;
+  check_llama_config(c, source);
+
+  const auto shapes = llama_tensor_shapes(c);
+  // Expected float count, overflow-checked (check_llama_config bounds the tensors, not seq_len).
+  std::uint64_t floats = 0, n = 0;
+  bool ok = true;
+  for (const auto& entry : shapes) ok = ok && product_ok(entry.second, ~std::uint64_t{0}, n) && add_ok(floats, n, floats);
+  const auto half_head = static_cast<std::uint64_t>(c.dim / c.n_heads / 2);
+  const std::uint64_t freq = half_head * static_cast<std::uint64_t>(c.seq_len);  // < 2^62: both factors < 2^31
+  ok = ok && add_ok(floats, 2 * freq, floats);
+  const std::uint64_t wcls = static_cast<std::uint64_t>(c.vocab_size) * static_cast<std::uint64_t>(c.dim);
+  if (!shared) ok = ok && add_ok(floats, wcls, floats);
+  std::uint64_t bytes = 0;
+  ok = ok && mul_ok(floats, 4, bytes) && add_ok(bytes, 28, bytes);
+  const std::string cfg = "dim=" + std::to_string(c.dim) + " hidden_dim=" + std::to_string(c.hidden_dim) +
+                          " n_layers=" + std::to_string(c.n_layers) + " n_heads=" + std::to_string(c.n_heads) +
+                          " n_kv_heads=" + std::to_string(c.n_kv_heads) + " vocab_size=" + std::to_string(vocab_field) +
+                          " seq_len=" + std::to_string(c.seq_len);
+  if (!ok) in.fail("header", "sizes overflow (" + cfg + ")");
+  if (bytes != size)
+    in.fail("file size", (bytes > size ? "truncated: the header (" : "trailing data: the header (") + cfg + ") implies " +
+                             std::to_string(bytes) + " bytes, the file has " + std::to_string(size));
+
+  for (const auto& [name, shape] : shapes) {
+    FloatTensor t;
+    t.shape = shape;
+    product_ok(shape, ~std::uint64_t{0}, n);
+    t.data.resize(static_cast<std::size_t>(n));
+    decode_floats(DType::f32, in.take(n * 4, name), t.data.size(), t.data.data());
+    m.tensors.emplace(name, std::move(t));
+  }
+  in.skip(2 * freq * 4, "freq_cis_real/freq_cis_imag");
+  if (shared) {
+    m.tensors["output.weight"] = m.tensors.at("token_embd.weight");
+  } else {
+    FloatTensor t;
+    t.shape = {static_cast<std::uint64_t>(c.vocab_size), static_cast<std::uint64_t>(c.dim)};
+    t.data.resize(static_cast<std::size_t>(wcls));
+    decode_floats(DType::f32, in.take(wcls * 4, "wcls (classifier)"), t.data.size(), t.data.data());
+    m.tensors.emplace("output.weight", std::move(t));
+  }
+  return m;
+}
+
+}  // namespace detail
+
+/// Parses a llama2.c legacy checkpoint held in memory. Throws rankq::format_error naming the field on any
+/// inconsistency (bad config, size not matching the header, versioned export).
+inline LlamaModel parse_llama2c(const std::uint8_t* data, std::size_t size) {
+  rankq::detail::require_non_null(data, size, "io::parse_llama2c", "data");
+  return detail::parse_llama2c_impl(data, size, "llama2.c checkpoint");
+}
+
+/// Reads a llama2.c legacy checkpoint file. Throws io_error if it cannot be read, rankq::format_error if malformed.
+inline LlamaModel read_llama2c(const std::string& path) {
+  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  return detail::parse_llama2c_impl(bytes.data(), bytes.size(), "llama2.c checkpoint '" + path + "'");
+}
+
+}  // namespace rankq::io
