@@ -1,0 +1,142 @@
+// rankq/codebook_reference.hpp — the kernel-ready int8 form of LCQ codebook weights (V quantized per rank to
+// int8) and the scalar reference matmul Y = X_q · Ŵᵀ with exact int32 inner sums: obviously correct, not fast,
+// the oracle every SIMD codebook kernel is tested against. Math: docs/lcq.md "Kernel-ready form".
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rankq/activation.hpp"
+#include "rankq/detail/lcq_format.hpp"
+#include "rankq/detail/rounding.hpp"
+#include "rankq/error.hpp"
+#include "rankq/matrix.hpp"
+#include "rankq/reference.hpp"
+
+namespace rankq {
+
+/// The int8 tables a codebook kernel multiplies with. Per rank r: Vq[r][t] = round_half_even(V[r,t] / v_scale[r])
+/// in [-127, 127] (never -128: x86 kernels negate int8 with the sign trick), v_scale[r] = max_t |V[r,t]| / 127.
+/// group_scales[i·k + r] = S[r,i]·v_scale[r] rounded to float. The weight these tables represent is
+///   ŵ_K(n, c) = Σ_r group_scales[i·k + r]·Vq[r][t] − B[i]      (i = n·groups + c / group, t = index(n, c))
+/// — what every codebook kernel computes with, instead of the float value() of CodebookWeights.
+struct CodebookKernelTables {
+  unsigned bits = 0, rank = 0;
+  std::vector<std::int8_t> vq;       ///< rank x 2^b, row-major: vq[r·2^b + t]
+  std::vector<float> v_scale;        ///< rank
+  std::vector<float> group_scales;   ///< N·groups·rank, [i][r]
+
+  std::int8_t level(unsigned r, unsigned t) const { return vq[(std::size_t(r) << bits) + t]; }
+};
+
+inline CodebookKernelTables make_codebook_kernel_tables(const CodebookWeights& w) {
+  detail::check_codebook_format(w.format, "make_codebook_kernel_tables", "w.format");
+  const unsigned k = w.format.rank;
+  const std::size_t T = w.codewords();
+  if (w.V.size() != k * T || w.S.size() != w.rows * w.groups * k)
+    detail::throw_argument("make_codebook_kernel_tables", "w", "has V or S arrays that do not match its format");
+  CodebookKernelTables kt;
+  kt.bits = w.format.bits;
+  kt.rank = k;
+  kt.vq.assign(k * T, 0);
+  kt.v_scale.assign(k, 0.0f);
+  for (unsigned r = 0; r < k; ++r) {
+    float amax = 0.0f;
+    for (std::size_t t = 0; t < T; ++t) amax = std::max(amax, std::fabs(w.V[r * T + t]));
+    const float scale = amax / 127.0f;
+    kt.v_scale[r] = scale;
+    for (std::size_t t = 0; t < T; ++t) {
+      const double l = scale > 0.0f ? detail::round_half_even(static_cast<double>(w.V[r * T + t]) / scale) : 0.0;
+      kt.vq[r * T + t] = static_cast<std::int8_t>(std::min(127.0, std::max(-127.0, l)));
+    }
+  }
+  kt.group_scales.resize(w.S.size());
+  for (std::size_t i = 0; i < w.rows * w.groups; ++i)
+    for (unsigned r = 0; r < k; ++r) kt.group_scales[i * k + r] = w.S[i * k + r] * kt.v_scale[r];
+  return kt;
+}
+
+/// ŵ_K(n, c) evaluated in double from its float/int8 operands (the kernel-ready weight, for error measurements).
+inline double kernel_ready_value(const CodebookWeights& w, const CodebookKernelTables& kt, std::size_t n, std::size_t c) {
+  const std::size_t i = n * w.groups + c / w.group;
+  const unsigned t = w.index(n, c);
+  double v = 0.0;
+  for (unsigned r = 0; r < kt.rank; ++r) v += static_cast<double>(kt.group_scales[i * kt.rank + r]) * kt.level(r, t);
+  return v - static_cast<double>(w.B[i]);
+}
+
+/// The kernel-ready weights as a dense N x K row-major matrix (rounded to float).
+inline std::vector<float> dequantize_kernel_ready(const CodebookWeights& w, const CodebookKernelTables& kt) {
+  std::vector<float> out(w.rows * w.cols);
+  for (std::size_t n = 0; n < w.rows; ++n)
+    for (std::size_t c = 0; c < w.cols; ++c) out[n * w.cols + c] = static_cast<float>(kernel_ready_value(w, kt, n, c));
+  return out;
+}
+
+/// Longest run of one group inside one activation block whose int32 sums cannot overflow: len·127·127 < 2^31.
+inline constexpr std::size_t kMaxCodebookSegment = 131072;
+
+namespace detail {
+/// Exact integer sums of one segment [c0, c1) of row n: dot[r] = Σ_c q_x[c]·Vq_r[t_c] and sum = Σ_c q_x[c].
+inline void codebook_segment_sums(const std::int8_t* xq, const CodebookWeights& w, const CodebookKernelTables& kt,
+                                  std::size_t n, std::size_t c0, std::size_t c1, std::int32_t* dot, std::int32_t& sum) {
+  for (unsigned r = 0; r < kt.rank; ++r) dot[r] = 0;
+  sum = 0;
+  for (std::size_t c = c0; c < c1; ++c) {
+    const unsigned t = w.index(n, c);
+    for (unsigned r = 0; r < kt.rank; ++r) dot[r] += static_cast<std::int32_t>(xq[c]) * kt.level(r, t);
+    sum += xq[c];
+  }
+}
+}  // namespace detail
+
+/// Y (M x N) = X_q (M x K) · Ŵ_Kᵀ (+ bias, N floats, optional) with the kernel-ready weights of `kt`.
+///
+/// For each output (m, n) and group i, the group is cut into segments where it meets the activation blocks; per
+/// segment and rank the int32 sums dot_r = Σ q_x·Vq_r[t] and sum = Σ q_x are exact. Then, in float, in this order:
+///   acc_r = Σ_seg a_seg·dot_r,seg   xs = Σ_seg a_seg·sum_seg   (segments ascending)
+///   part  = Σ_r group_scales[i·k + r]·acc_r  (r ascending)       y += part − B[i]·xs   (groups ascending)
+/// which for k = 1 is reference_matmul's s·acc − z·xs with s = S·v_scale. SIMD kernels must reproduce this order.
+inline void codebook_reference_matmul(const QuantizedActivations& x, const CodebookWeights& w,
+                                      const CodebookKernelTables& kt, MatrixView<float> y, const float* bias = nullptr) {
+  constexpr const char* fn = "codebook_reference_matmul";
+  detail::check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
+  if (kt.bits != w.format.bits || kt.rank != w.format.rank || kt.group_scales.size() != w.S.size())
+    detail::throw_argument(fn, "kt", "was not made from these weights (make_codebook_kernel_tables(w))");
+  if (w.group > kMaxCodebookSegment)
+    detail::throw_argument(fn, "w", "has groups of " + std::to_string(w.group) + " > " +
+                                        std::to_string(kMaxCodebookSegment) + " weights: int32 sums could overflow");
+  const unsigned k = kt.rank;
+  for (std::size_t m = 0; m < x.rows; ++m) {
+    const std::int8_t* xq = x.row(m);
+    for (std::size_t n = 0; n < w.rows; ++n) {
+      float out = 0.0f;
+      for (std::size_t g = 0; g < w.groups; ++g) {
+        float acc[kMaxCodebookRank] = {};
+        float xs = 0.0f;
+        const std::size_t g_end = (g + 1) * w.group;
+        for (std::size_t c = g * w.group; c < g_end;) {
+          const std::size_t b = c / x.block;
+          const std::size_t seg_end = std::min(g_end, (b + 1) * x.block);
+          std::int32_t dot[kMaxCodebookRank], sum;
+          detail::codebook_segment_sums(xq, w, kt, n, c, seg_end, dot, sum);
+          const float a = x.scale(m, b);
+          for (unsigned r = 0; r < k; ++r) acc[r] += a * static_cast<float>(dot[r]);
+          xs += a * static_cast<float>(sum);
+          c = seg_end;
+        }
+        const std::size_t i = n * w.groups + g;
+        float part = kt.group_scales[i * k] * acc[0];
+        for (unsigned r = 1; r < k; ++r) part += kt.group_scales[i * k + r] * acc[r];
+        out += part - w.B[i] * xs;
+      }
+      y(m, n) = bias ? out + bias[n] : out;
+    }
+  }
+}
+
+}  // namespace rankq
