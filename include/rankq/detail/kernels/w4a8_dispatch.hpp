@@ -9,12 +9,27 @@
 #include "rankq/kernel_path.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 #include "rankq/detail/kernels/w4a8_scalar.hpp"
+#if RANKQ_NEON_PATHS
+#include "rankq/detail/kernels/w4a8_neon.hpp"
+#endif
+#if RANKQ_X86_PATHS
+#include "rankq/detail/kernels/w4a8_avx512.hpp"
+#endif
 
 namespace rankq::detail {
 
 inline void w4a8_dispatch(KernelPath p, const W4A8Args& a, std::size_t t0, std::size_t t1) {
   switch (p) {
     case KernelPath::scalar: return w4a8_tiles<KernelPath::scalar>(a, t0, t1);
+#if RANKQ_NEON_PATHS
+    case KernelPath::neon: return w4a8_tiles<KernelPath::neon>(a, t0, t1);
+#endif
+#if RANKQ_NEON_DOTPROD_PATH
+    case KernelPath::neon_dotprod: return w4a8_tiles<KernelPath::neon_dotprod>(a, t0, t1);
+#endif
+#if RANKQ_X86_PATHS
+    case KernelPath::avx512_vnni: return w4a8_tiles<KernelPath::avx512_vnni>(a, t0, t1);
+#endif
     default: break;
   }
   throw_argument("w4a8_gemm", "options.path", std::string("= ") + to_string(p) + ": no W4A8 kernel for this path yet");

@@ -1,0 +1,62 @@
+// rankq/detail/kernels/x86_primitives_avx512.hpp — AVX-512 building blocks for kernels on the packed 4-bit layout
+// (nibble unpack, u8 x s8 dot product, per-row scales, masked row I/O); reusable by other packed-code kernels.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "rankq/detail/x86_targets.hpp"
+#include "rankq/detail/kernels/w4a8_layout.hpp"
+
+#if RANKQ_X86_PATHS
+namespace rankq::detail::avx512 {
+
+/// One 64-byte code block (16 rows x 8 K) as two u8 operands: lane r of `lo` holds t[r][k0..k0+3],
+/// lane r of `hi` holds t[r][k0+4..k0+7] (docs/formats.md §5).
+struct Nibbles {
+  __m512i lo, hi;
+};
+
+RANKQ_AVX512_INLINE Nibbles unpack_code_block(const std::uint8_t* block) {
+  const __m512i v = _mm512_loadu_si512(block);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  return {_mm512_and_si512(v, low4), _mm512_and_si512(_mm512_srli_epi16(v, 4), low4)};
+}
+
+/// The 4 int8 activations at x, repeated in every 32-bit lane (folds into vpdpbusd's {1to16} broadcast).
+RANKQ_AVX512_INLINE __m512i broadcast4(const std::int8_t* x) {
+  std::int32_t v;
+  std::memcpy(&v, x, 4);
+  return _mm512_set1_epi32(v);
+}
+
+/// acc[r] += Σ_i codes[4r+i] · x[i] (u8 x s8, exact in int32).
+RANKQ_AVX512_INLINE __m512i dot4(__m512i acc, __m512i codes, const std::int8_t* x) {
+  return _mm512_dpbusd_epi32(acc, codes, broadcast4(x));
+}
+
+// The all-lanes maskz forms below avoid GCC 12's false -Wmaybe-uninitialized on _mm512_undefined_ps() inside
+// _mm512_cvtph_ps / _mm512_cvtepi32_ps; they compile to the unmasked instructions.
+
+/// int32 -> float, 16 lanes.
+RANKQ_AVX512_INLINE __m512 to_float(__m512i v) { return _mm512_maskz_cvtepi32_ps(static_cast<__mmask16>(0xFFFF), v); }
+
+/// 16 per-row values (scales or offsets) stored as f16 or f32.
+RANKQ_AVX512_INLINE __m512 load_row_values(const std::uint8_t* p, ScaleType t) {
+  if (t == ScaleType::f16)
+    return _mm512_maskz_cvtph_ps(static_cast<__mmask16>(0xFFFF), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_loadu_ps(p);
+}
+
+/// Lanes of the rows that exist in a tile with `rows` (1..16) real rows.
+RANKQ_AVX512_INLINE __mmask16 row_mask(std::size_t rows) {
+  return static_cast<__mmask16>(rows >= 16 ? 0xFFFFu : (1u << rows) - 1u);
+}
+
+/// Masked load/store of a tile's output rows: lanes outside the mask are neither read nor written.
+RANKQ_AVX512_INLINE __m512 load_rows(const float* p, __mmask16 rows) { return _mm512_maskz_loadu_ps(rows, p); }
+RANKQ_AVX512_INLINE void store_rows(float* p, __mmask16 rows, __m512 v) { _mm512_mask_storeu_ps(p, rows, v); }
+
+}  // namespace rankq::detail::avx512
+#endif
