@@ -14,6 +14,7 @@
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/tokenizer.hpp"
+#include "rankq/io/gguf.hpp"
 #include "rankq/io/llama2c.hpp"
 #include "test_util.hpp"
 
@@ -129,6 +130,31 @@ TEST(LlamaEngine, ForwardSequenceEqualsStepByStepDecode) {
   model().forward_chunk(tokens.data(), half, 0, cache, chunked.data());
   model().forward_chunk(tokens.data() + half, tokens.size() - half, half, cache, chunked.data() + half * vocab);
   EXPECT_LE(max_relative_difference(chunked, prefill), 1e-5);
+}
+
+// The GGUF conversion holds bit-identical tensors, so the model built from it computes identical logits, and its
+// embedded vocabulary (SentencePiece "▁" spaces, "<s>") tokenizes exactly like tok512.bin.
+TEST(LlamaEngine, GgufModelAndVocabularyMatchLlama2c) {
+  const rankq::io::GgufFile file = rankq::io::read_gguf(data_file("tinyllamas-stories-260k-f32.gguf"));
+  const llama::Model gguf_model(rankq::io::load_llama_gguf(file));
+  const auto& a = gguf_model.config();
+  const auto& b = model().config();
+  EXPECT_EQ(std::vector<int>({a.dim, a.hidden_dim, a.n_layers, a.n_heads, a.n_kv_heads, a.vocab_size, a.seq_len}),
+            std::vector<int>({b.dim, b.hidden_dim, b.n_layers, b.n_heads, b.n_kv_heads, b.vocab_size, b.seq_len}));
+  const std::vector<int> tokens = tokenizer().encode(paragraphs()[2]);
+  EXPECT_EQ(gguf_model.forward_sequence(tokens), model().forward_sequence(tokens));
+
+  rankq::io::GgufVocab vocab = rankq::io::gguf_vocab(file);
+  const llama::Tokenizer gguf_tokenizer =
+      llama::Tokenizer::from_vocabulary(std::move(vocab.tokens), std::move(vocab.scores), vocab.bos, vocab.eos);
+  ASSERT_EQ(gguf_tokenizer.vocab_size(), 512u);
+  EXPECT_EQ(gguf_tokenizer.bos_id(), 1);
+  EXPECT_EQ(gguf_tokenizer.eos_id(), 2);
+  for (std::size_t i = 0; i < 200; ++i) {
+    const std::vector<int> ids = gguf_tokenizer.encode(paragraphs()[i]);
+    EXPECT_EQ(ids, tokenizer().encode(paragraphs()[i])) << "paragraph " << i;
+    EXPECT_EQ(gguf_tokenizer.decode(ids), paragraphs()[i]);
+  }
 }
 
 TEST(LlamaEngine, ObserverSeesEveryLinearInput) {

@@ -81,8 +81,11 @@ class Tokenizer {
   }
 
   /// Builds the tokenizer from a GGUF vocabulary (tokenizer.ggml.tokens / scores / bos / eos): SentencePiece's
-  /// U+2581 "▁" is turned back into a space, as llama2.c's exporter does.
-  static Tokenizer from_vocabulary(std::vector<std::string> tokens, std::vector<float> scores, int bos, int eos) {
+  /// U+2581 "▁" is turned back into a space, as llama2.c's exporter does. A negative bos / eos (absent from
+  /// the file) means llama2.c's fixed ids 1 / 2.
+  static Tokenizer from_vocabulary(std::vector<std::string> tokens, std::vector<float> scores, int bos = 1, int eos = 2) {
+    if (bos < 0) bos = 1;
+    if (eos < 0) eos = 2;
     static const std::string kSentencePieceSpace = "\xE2\x96\x81";
     for (auto& piece : tokens) {
       std::string converted;
@@ -186,7 +189,7 @@ class Tokenizer {
 
   std::size_t checked_id(int id, const char* what) const {
     if (id < 0 || static_cast<std::size_t>(id) >= pieces_.size())
-      detail::throw_argument(what, "id", "= " + std::to_string(id) + ": outside the vocabulary of " +
+      rankq::detail::throw_argument(what, "id", "= " + std::to_string(id) + ": outside the vocabulary of " +
                                              std::to_string(pieces_.size()) + " tokens");
     return static_cast<std::size_t>(id);
   }
