@@ -78,13 +78,19 @@ inline std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
   return bytes;
 }
 
-/// Writes `size` bytes to `path` atomically: they go to a new temporary file in the same directory
+/// A borrowed byte range, one piece of a file being written.
+struct ByteSpan {
+  const std::uint8_t* data;
+  std::size_t size;
+};
+
+/// Writes the concatenation of `pieces` to `path` atomically: they go to a new temporary file in the same directory
 /// ("<path>.tmp.<pid>.<n>"), which is flushed to disk (fsync) and then renamed over `path`. Readers see either the
 /// old file or the complete new one; on any failure the temporary file is removed, `path` is left as it was, and
 /// io_error is thrown. The new file gets the usual permissions (0666 minus the umask).
-inline void write_file_atomic(const std::string& path, const std::uint8_t* data, std::size_t size) {
+inline void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& pieces) {
   rankq::detail::require(!path.empty(), "io::write_file_atomic", "path", "is empty");
-  rankq::detail::require_non_null(data, size, "io::write_file_atomic", "data");
+  for (const ByteSpan& p : pieces) rankq::detail::require_non_null(p.data, p.size, "io::write_file_atomic", "pieces");
   static std::atomic<unsigned> counter{0};
   const auto stamp = static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
   std::string tmp;
@@ -100,12 +106,14 @@ inline void write_file_atomic(const std::string& path, const std::uint8_t* data,
     ::unlink(tmp.c_str());
     detail::throw_io(what, tmp, err);
   };
-  std::size_t done = 0;
-  while (done < size) {
-    const ::ssize_t n = ::write(f.fd, data + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) fail("write", n < 0 ? errno : EIO);
-    done += static_cast<std::size_t>(n);
+  for (const ByteSpan& piece : pieces) {
+    std::size_t done = 0;
+    while (done < piece.size) {
+      const ::ssize_t n = ::write(f.fd, piece.data + done, piece.size - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fail("write", n < 0 ? errno : EIO);
+      done += static_cast<std::size_t>(n);
+    }
   }
   if (::fsync(f.fd) != 0) fail("flush (fsync)", errno);
   if (::close(f.release()) != 0) {
@@ -123,6 +131,9 @@ inline void write_file_atomic(const std::string& path, const std::uint8_t* data,
   if (dir.fd >= 0) ::fsync(dir.fd);
 }
 
+inline void write_file_atomic(const std::string& path, const std::uint8_t* data, std::size_t size) {
+  write_file_atomic(path, std::vector<ByteSpan>{{data, size}});
+}
 inline void write_file_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   write_file_atomic(path, bytes.data(), bytes.size());
 }
