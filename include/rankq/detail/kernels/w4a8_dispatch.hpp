@@ -13,7 +13,9 @@
 #include "rankq/detail/kernels/w4a8_neon.hpp"
 #endif
 #if RANKQ_X86_PATHS
+#include "rankq/detail/kernels/w4a8_avx2.hpp"
 #include "rankq/detail/kernels/w4a8_avx512.hpp"
+#include "rankq/detail/kernels/w4a8_avx_vnni.hpp"
 #endif
 
 namespace rankq::detail {
@@ -28,6 +30,8 @@ inline void w4a8_dispatch(KernelPath p, const W4A8Args& a, std::size_t t0, std::
     case KernelPath::neon_dotprod: return w4a8_tiles<KernelPath::neon_dotprod>(a, t0, t1);
 #endif
 #if RANKQ_X86_PATHS
+    case KernelPath::avx2: return w4a8_tiles<KernelPath::avx2>(a, t0, t1);
+    case KernelPath::avx_vnni: return w4a8_tiles<KernelPath::avx_vnni>(a, t0, t1);
     case KernelPath::avx512_vnni: return w4a8_tiles<KernelPath::avx512_vnni>(a, t0, t1);
 #endif
     default: break;

@@ -1,0 +1,33 @@
+// rankq/detail/kernels/x86_primitives_avx_vnni.hpp — AVX-VNNI building blocks: the ymm VEX vpdpbusd dot product.
+// Unpack, scales and row I/O are the AVX2 helpers (always inlined; their target is a subset of this one).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rankq/detail/x86_targets.hpp"
+#include "rankq/detail/kernels/x86_primitives_avx2.hpp"
+
+#if RANKQ_X86_PATHS
+namespace rankq::detail::avx_vnni {
+
+using avx2::broadcast4;
+using avx2::load_row_values;
+using avx2::load_rows;
+using avx2::Nibbles;
+using avx2::store_rows;
+using avx2::unpack_code_half;
+
+/// u8 x s8 dot products with VEX vpdpbusd straight into int32 (no partial to widen).
+struct DotVnni {
+  static constexpr std::size_t kMaxBlocks = std::size_t(1) << 40;
+  using Partial = __m256i;
+  static RANKQ_AVXVNNI_INLINE Partial begin() { return _mm256_setzero_si256(); }
+  static RANKQ_AVXVNNI_INLINE Partial add(Partial p, const Nibbles& c, const std::int8_t* x) {
+    return _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(p, c.lo, broadcast4(x)), c.hi, broadcast4(x + 4));
+  }
+  static RANKQ_AVXVNNI_INLINE __m256i finish(__m256i acc, Partial p) { return _mm256_add_epi32(acc, p); }
+};
+
+}  // namespace rankq::detail::avx_vnni
+#endif
