@@ -1,31 +1,85 @@
-// rankq-quantize — quantizes a layer (built-in synthetic default) with every rankq method and prints a table of
-// bits per weight, relative weight error and relative output error. Usage: rankq-quantize --help
+// rankq-quantize — quantizes a model (or the built-in synthetic layer) with rankq's methods and prints a table.
+// Without --model: every format on a deterministic synthetic layer (bits/weight, weight error, output error).
+// With --model: calibrates, quantizes every projection, and reports perplexity. Usage: rankq-quantize --help
 #include <rankq/rankq.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "rankq_quantize/model_run.hpp"
 #include "rankq_quantize/synthetic.hpp"
 #include "rankq_quantize/table.hpp"
 
 namespace {
 
+using rankq::example::MethodSpec;
+
 struct Args {
   std::string json_path;
   std::size_t N = 512, K = 1024;
+  rankq::example::ModelRunOptions run;
+  std::vector<std::string> methods{"fp32", "rtn"};
+  std::vector<unsigned> bits{4};
+  std::vector<std::size_t> ranks{0};
+  std::size_t group = 32;
 };
 
 void usage() {
   std::puts(
-      "usage: rankq-quantize [--json FILE] [--shape NxK]\n"
-      "  Without a model, quantizes the built-in deterministic synthetic layer (heavy-tailed weights, activations\n"
-      "  with outlier channels) with every format and prints bits/weight, weight error and output error.\n"
-      "  --json FILE   also write the table as JSON\n"
-      "  --shape NxK   synthetic layer shape (default 512x1024)");
+      "usage: rankq-quantize [options]\n"
+      "Without --model, quantizes the built-in deterministic synthetic layer (heavy-tailed weights, activations\n"
+      "with outlier channels) with every format and prints bits/weight, weight error and output error.\n"
+      "  --shape NxK            synthetic layer shape (default 512x1024)\n"
+      "With --model (llama2.c .bin or GGUF .gguf), quantizes every projection and measures perplexity:\n"
+      "  --model PATH           checkpoint\n"
+      "  --tokenizer PATH       llama2.c tokenizer (default for GGUF: the file's vocabulary)\n"
+      "  --calib PATH           calibration text (default: --eval); paragraphs split on blank lines\n"
+      "  --calib-range A:B      calibration paragraphs [A, B) (default 0:256)\n"
+      "  --eval PATH            evaluation text\n"
+      "  --eval-range A:B       evaluation paragraphs [A, B) (default 256:end; B may be empty)\n"
+      "  --method LIST          comma list of fp32, rtn, mxint (default fp32,rtn)\n"
+      "  --bits LIST            weight bits, comma list (default 4)\n"
+      "  --rank LIST            low-rank / codebook ranks, comma list\n"
+      "  --group G              rtn group size: 16, 32, 64, 128 or 0 = whole row (default 32)\n"
+      "  --threads N            evaluation threads (default 2)\n"
+      "Both modes:\n"
+      "  --json FILE            also write the table as JSON");
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  if (out.empty()) throw std::runtime_error("empty list '" + s + "'");
+  return out;
+}
+
+std::size_t to_size(const std::string& s, const std::string& opt) {
+  std::size_t pos = 0;
+  unsigned long v = 0;
+  try {
+    v = std::stoul(s, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  if (pos != s.size() || s.empty()) throw std::runtime_error(opt + ": '" + s + "' is not a non-negative integer");
+  return v;
+}
+
+rankq::llama::ParagraphRange to_range(const std::string& s, const std::string& opt) {
+  const auto colon = s.find(':');
+  if (colon == std::string::npos) throw std::runtime_error(opt + " expects A:B, got '" + s + "'");
+  rankq::llama::ParagraphRange r;
+  r.begin = to_size(s.substr(0, colon), opt);
+  const std::string e = s.substr(colon + 1);
+  r.end = e.empty() ? rankq::llama::ParagraphRange::npos : to_size(e, opt);
+  return r;
 }
 
 Args parse(int argc, char** argv) {
@@ -45,9 +99,34 @@ Args parse(int argc, char** argv) {
       const std::string v = value();
       const auto x = v.find('x');
       if (x == std::string::npos) throw std::runtime_error("--shape expects NxK, got '" + v + "'");
-      a.N = std::stoul(v.substr(0, x));
-      a.K = std::stoul(v.substr(x + 1));
+      a.N = to_size(v.substr(0, x), "--shape");
+      a.K = to_size(v.substr(x + 1), "--shape");
       if (a.N == 0 || a.K == 0) throw std::runtime_error("--shape: N and K must be positive");
+    } else if (arg == "--model") {
+      a.run.model_path = value();
+    } else if (arg == "--tokenizer") {
+      a.run.tokenizer_path = value();
+    } else if (arg == "--calib") {
+      a.run.calib_path = value();
+    } else if (arg == "--eval") {
+      a.run.eval_path = value();
+    } else if (arg == "--calib-range") {
+      a.run.calib_range = to_range(value(), arg);
+    } else if (arg == "--eval-range") {
+      a.run.eval_range = to_range(value(), arg);
+    } else if (arg == "--method") {
+      a.methods = split(value());
+    } else if (arg == "--bits") {
+      a.bits.clear();
+      for (const auto& b : split(value())) a.bits.push_back(static_cast<unsigned>(to_size(b, arg)));
+    } else if (arg == "--rank") {
+      a.ranks.clear();
+      for (const auto& r : split(value())) a.ranks.push_back(to_size(r, arg));
+    } else if (arg == "--group") {
+      a.group = to_size(value(), arg);
+    } else if (arg == "--threads") {
+      a.run.threads = to_size(value(), arg);
+      if (a.run.threads == 0) throw std::runtime_error("--threads must be positive");
     } else {
       throw std::runtime_error("unknown option '" + arg + "' (see --help)");
     }
@@ -55,22 +134,59 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
+int run_synthetic(const Args& args) {
+  std::printf("rankq %s — synthetic layer %zux%zu (N x K), kernel path %s\n", rankq::kVersion, args.N, args.K,
+              rankq::to_string(rankq::best_supported_path()));
+  const auto layer = rankq::example::make_synthetic_layer(args.N, args.K);
+  const auto rows = rankq::example::format_rows(layer);
+  rankq::example::print_table("Uniform and MXINT formats (A8 = int8 per-token activations)", rows);
+  if (!args.json_path.empty()) {
+    std::ofstream out(args.json_path);
+    out << rankq::example::to_json(rows).dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + args.json_path);
+  }
+  return 0;
+}
+
+int run_real_model(Args args) {
+  if (args.run.eval_path.empty()) throw std::runtime_error("--model needs --eval (evaluation text)");
+  if (args.run.calib_path.empty()) args.run.calib_path = args.run.eval_path;
+  for (const auto& m : args.methods) {
+    if (m == "fp32") {
+      args.run.methods.push_back(MethodSpec{"fp32", 32, 0, 0});
+      continue;
+    }
+    if (m != "rtn" && m != "mxint") throw std::runtime_error("--method: unknown method '" + m + "'");
+    for (unsigned b : args.bits) args.run.methods.push_back(MethodSpec{m, b, 0, args.group});
+  }
+  if (args.run.methods.empty() || args.run.methods.front().method != "fp32")
+    args.run.methods.insert(args.run.methods.begin(), MethodSpec{"fp32", 32, 0, 0});  // the baseline for Δ
+  const auto rows = rankq::example::run_model(args.run);
+  std::printf("\n%-28s %8s %11s %9s %10s\n", "method", "bits/w", "perplexity", "Δ fp32", "tokens/s");
+  std::printf("%s\n", std::string(70, '-').c_str());
+  for (const auto& r : rows)
+    std::printf("%-28s %8.3f %11.4f %+9.4f %10.0f\n", r.method.c_str(), r.bits_per_weight, r.perplexity, r.delta_vs_fp32,
+                r.tokens_per_second);
+  std::printf("(%zu evaluation tokens; calibration paragraphs [%zu, %zu) of %s)\n", rows.empty() ? 0 : rows[0].tokens,
+              args.run.calib_range.begin, args.run.calib_range.end, args.run.calib_path.c_str());
+  if (!args.json_path.empty()) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : rows)
+      j.push_back({{"method", r.method}, {"bits_per_weight", r.bits_per_weight}, {"perplexity", r.perplexity},
+                   {"delta_vs_fp32", r.delta_vs_fp32}, {"tokens_per_second", r.tokens_per_second}, {"tokens", r.tokens}});
+    std::ofstream out(args.json_path);
+    out << j.dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + args.json_path);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    const Args args = parse(argc, argv);
-    std::printf("rankq %s — synthetic layer %zux%zu (N x K), kernel path %s\n", rankq::kVersion, args.N, args.K,
-                rankq::to_string(rankq::best_supported_path()));
-    const auto layer = rankq::example::make_synthetic_layer(args.N, args.K);
-    const auto rows = rankq::example::format_rows(layer);
-    rankq::example::print_table("Uniform and MXINT formats (A8 = int8 per-token activations)", rows);
-    if (!args.json_path.empty()) {
-      std::ofstream out(args.json_path);
-      out << rankq::example::to_json(rows).dump(2) << "\n";
-      if (!out) throw std::runtime_error("cannot write " + args.json_path);
-    }
-    return 0;
+    Args args = parse(argc, argv);
+    return args.run.model_path.empty() ? run_synthetic(args) : run_real_model(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rankq-quantize: %s\n", e.what());
     return 1;
