@@ -44,9 +44,9 @@ TEST(CodebookKernelTables, LevelsAreSymmetricInt8AndScaleFolded) {
           ASSERT_GE(l, -127);
           ASSERT_LE(l, 127);
           amax = std::max(amax, std::abs(l));
-          // level = round(V / v_scale): within half a step of V
-          EXPECT_LE(std::fabs(l * static_cast<double>(kt.v_scale[r]) - q.V[r * q.codewords() + t]),
-                    0.5 * kt.v_scale[r] * (1 + 1e-6));
+          // level = round((V − center) / v_scale): within half a step of V
+          EXPECT_LE(std::fabs(l * static_cast<double>(kt.v_scale[r]) + kt.v_center[r] - q.V[r * q.codewords() + t]),
+                    0.5 * kt.v_scale[r] * (1 + 1e-6) + 1e-6 * std::fabs(kt.v_center[r]));
         }
         if (kt.v_scale[r] > 0) {
           EXPECT_EQ(amax, 127);
@@ -54,6 +54,11 @@ TEST(CodebookKernelTables, LevelsAreSymmetricInt8AndScaleFolded) {
       }
       for (std::size_t i = 0; i < q.S.size(); ++i)
         EXPECT_EQ(kt.group_scales[i], q.S[i] * kt.v_scale[i % rank]);
+      for (std::size_t i = 0; i < q.B.size(); ++i) {
+        double offset = q.B[i];
+        for (unsigned r = 0; r < rank; ++r) offset -= static_cast<double>(q.S[i * rank + r]) * kt.v_center[r];
+        EXPECT_EQ(kt.group_offsets[i], static_cast<float>(offset));
+      }
     }
 }
 
@@ -67,7 +72,7 @@ TEST(CodebookKernelTables, AddedErrorIsBoundedByHalfAStepPerRank) {
     for (std::size_t n = 0; n < N; ++n)
       for (std::size_t c = 0; c < K; ++c) {
         const std::size_t i = n * q.groups + c / q.group;
-        double bound = 1e-6 * std::fabs(q.value(n, c));
+        double bound = 1e-6 * (std::fabs(q.value(n, c)) + std::fabs(kt.group_offsets[i]));
         for (unsigned r = 0; r < 3; ++r) bound += std::fabs(q.S[i * 3 + r]) * kt.v_scale[r] * (0.5 + 1e-6);
         const double diff = rankq::kernel_ready_value(q, kt, n, c) - q.value(n, c);
         ASSERT_LE(std::fabs(diff), bound + 1e-12);
@@ -88,7 +93,7 @@ void float64_matmul(const rankq::QuantizedActivations& x, const CodebookWeights&
     const double xv = static_cast<double>(x.row(m)[c]) * x.scale(m, c / x.block);
     const double wv = rankq::kernel_ready_value(q, kt, n, c);
     value += xv * wv;
-    double wmag = std::fabs(static_cast<double>(q.B[n * q.groups + c / q.group]));
+    double wmag = std::fabs(static_cast<double>(kt.group_offsets[n * q.groups + c / q.group]));
     for (unsigned r = 0; r < kt.rank; ++r)
       wmag += std::fabs(static_cast<double>(kt.group_scales[(n * q.groups + c / q.group) * kt.rank + r]) *
                         kt.level(r, q.index(n, c)));

@@ -19,16 +19,20 @@
 
 namespace rankq {
 
-/// The int8 tables a codebook kernel multiplies with. Per rank r: Vq[r][t] = round_half_even(V[r,t] / v_scale[r])
-/// in [-127, 127] (never -128: x86 kernels negate int8 with the sign trick), v_scale[r] = max_t |V[r,t]| / 127.
-/// group_scales[i·k + r] = S[r,i]·v_scale[r] rounded to float. The weight these tables represent is
-///   ŵ_K(n, c) = Σ_r group_scales[i·k + r]·Vq[r][t] − B[i]      (i = n·groups + c / group, t = index(n, c))
-/// — what every codebook kernel computes with, instead of the float value() of CodebookWeights.
+/// The int8 tables a codebook kernel multiplies with. Per rank r, V's row is centered first (the offset moves into
+/// B, so Vq uses all 255 levels on half the range): center[r] = (max_t V[r,t] + min_t V[r,t]) / 2,
+/// v_scale[r] = max_t |V[r,t] − center[r]| / 127, Vq[r][t] = round_half_even((V[r,t] − center[r]) / v_scale[r]) in
+/// [-127, 127] (never -128: x86 kernels negate int8 with the sign trick). Per group i:
+/// group_scales[i·k + r] = S[r,i]·v_scale[r] and group_offsets[i] = B[i] − Σ_r S[r,i]·center[r], rounded to float.
+/// The weight these tables represent — what every codebook kernel computes with, instead of value() — is
+///   ŵ_K(n, c) = Σ_r group_scales[i·k + r]·Vq[r][t] − group_offsets[i]    (i = n·groups + c / group, t = index(n, c))
 struct CodebookKernelTables {
   unsigned bits = 0, rank = 0;
-  std::vector<std::int8_t> vq;       ///< rank x 2^b, row-major: vq[r·2^b + t]
-  std::vector<float> v_scale;        ///< rank
-  std::vector<float> group_scales;   ///< N·groups·rank, [i][r]
+  std::vector<std::int8_t> vq;        ///< rank x 2^b, row-major: vq[r·2^b + t]
+  std::vector<float> v_scale;         ///< rank
+  std::vector<float> v_center;        ///< rank
+  std::vector<float> group_scales;    ///< N·groups·rank, [i][r]
+  std::vector<float> group_offsets;   ///< N·groups
 
   std::int8_t level(unsigned r, unsigned t) const { return vq[(std::size_t(r) << bits) + t]; }
 };
@@ -37,26 +41,38 @@ inline CodebookKernelTables make_codebook_kernel_tables(const CodebookWeights& w
   detail::check_codebook_format(w.format, "make_codebook_kernel_tables", "w.format");
   const unsigned k = w.format.rank;
   const std::size_t T = w.codewords();
-  if (w.V.size() != k * T || w.S.size() != w.rows * w.groups * k)
-    detail::throw_argument("make_codebook_kernel_tables", "w", "has V or S arrays that do not match its format");
+  if (w.V.size() != k * T || w.S.size() != w.rows * w.groups * k || w.B.size() != w.rows * w.groups)
+    detail::throw_argument("make_codebook_kernel_tables", "w", "has V, S or B arrays that do not match its format");
   CodebookKernelTables kt;
   kt.bits = w.format.bits;
   kt.rank = k;
   kt.vq.assign(k * T, 0);
   kt.v_scale.assign(k, 0.0f);
+  kt.v_center.assign(k, 0.0f);
   for (unsigned r = 0; r < k; ++r) {
-    float amax = 0.0f;
-    for (std::size_t t = 0; t < T; ++t) amax = std::max(amax, std::fabs(w.V[r * T + t]));
-    const float scale = amax / 127.0f;
+    const float* v = w.V.data() + r * T;
+    const float lo = *std::min_element(v, v + T), hi = *std::max_element(v, v + T);
+    const float center = static_cast<float>(0.5 * (static_cast<double>(lo) + hi));
+    double amax = 0.0;
+    for (std::size_t t = 0; t < T; ++t) amax = std::max(amax, std::fabs(static_cast<double>(v[t]) - center));
+    const float scale = static_cast<float>(amax / 127.0);
+    kt.v_center[r] = center;
     kt.v_scale[r] = scale;
     for (std::size_t t = 0; t < T; ++t) {
-      const double l = scale > 0.0f ? detail::round_half_even(static_cast<double>(w.V[r * T + t]) / scale) : 0.0;
+      const double l = scale > 0.0f ? detail::round_half_even((static_cast<double>(v[t]) - center) / scale) : 0.0;
       kt.vq[r * T + t] = static_cast<std::int8_t>(std::min(127.0, std::max(-127.0, l)));
     }
   }
   kt.group_scales.resize(w.S.size());
-  for (std::size_t i = 0; i < w.rows * w.groups; ++i)
-    for (unsigned r = 0; r < k; ++r) kt.group_scales[i * k + r] = w.S[i * k + r] * kt.v_scale[r];
+  kt.group_offsets.resize(w.B.size());
+  for (std::size_t i = 0; i < w.rows * w.groups; ++i) {
+    double offset = w.B[i];
+    for (unsigned r = 0; r < k; ++r) {
+      kt.group_scales[i * k + r] = w.S[i * k + r] * kt.v_scale[r];
+      offset -= static_cast<double>(w.S[i * k + r]) * kt.v_center[r];
+    }
+    kt.group_offsets[i] = static_cast<float>(offset);
+  }
   return kt;
 }
 
@@ -66,7 +82,7 @@ inline double kernel_ready_value(const CodebookWeights& w, const CodebookKernelT
   const unsigned t = w.index(n, c);
   double v = 0.0;
   for (unsigned r = 0; r < kt.rank; ++r) v += static_cast<double>(kt.group_scales[i * kt.rank + r]) * kt.level(r, t);
-  return v - static_cast<double>(w.B[i]);
+  return v - static_cast<double>(kt.group_offsets[i]);
 }
 
 /// The kernel-ready weights as a dense N x K row-major matrix (rounded to float).
@@ -99,13 +115,14 @@ inline void codebook_segment_sums(const std::int8_t* xq, const CodebookWeights& 
 /// For each output (m, n) and group i, the group is cut into segments where it meets the activation blocks; per
 /// segment and rank the int32 sums dot_r = Σ q_x·Vq_r[t] and sum = Σ q_x are exact. Then, in float, in this order:
 ///   acc_r = Σ_seg a_seg·dot_r,seg   xs = Σ_seg a_seg·sum_seg   (segments ascending)
-///   part  = Σ_r group_scales[i·k + r]·acc_r  (r ascending)       y += part − B[i]·xs   (groups ascending)
-/// which for k = 1 is reference_matmul's s·acc − z·xs with s = S·v_scale. SIMD kernels must reproduce this order.
+///   part  = Σ_r group_scales[i·k + r]·acc_r  (r ascending)   y += part − group_offsets[i]·xs  (groups ascending)
+/// which for k = 1 is reference_matmul's s·acc − z·xs with s = group_scales, z = group_offsets. SIMD kernels must reproduce this order.
 inline void codebook_reference_matmul(const QuantizedActivations& x, const CodebookWeights& w,
                                       const CodebookKernelTables& kt, MatrixView<float> y, const float* bias = nullptr) {
   constexpr const char* fn = "codebook_reference_matmul";
   detail::check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
-  if (kt.bits != w.format.bits || kt.rank != w.format.rank || kt.group_scales.size() != w.S.size())
+  if (kt.bits != w.format.bits || kt.rank != w.format.rank || kt.group_scales.size() != w.S.size() ||
+      kt.group_offsets.size() != w.B.size())
     detail::throw_argument(fn, "kt", "was not made from these weights (make_codebook_kernel_tables(w))");
   if (w.group > kMaxCodebookSegment)
     detail::throw_argument(fn, "w", "has groups of " + std::to_string(w.group) + " > " +
@@ -132,7 +149,7 @@ inline void codebook_reference_matmul(const QuantizedActivations& x, const Codeb
         const std::size_t i = n * w.groups + g;
         float part = kt.group_scales[i * k] * acc[0];
         for (unsigned r = 1; r < k; ++r) part += kt.group_scales[i * k + r] * acc[r];
-        out += part - w.B[i] * xs;
+        out += part - kt.group_offsets[i] * xs;
       }
       y(m, n) = bias ? out + bias[n] : out;
     }
