@@ -1,0 +1,112 @@
+// Tests for rankq/io/quantized_tensors.hpp: uniform and MXINT weights survive a safetensors round trip bit for
+// bit; every malformed descriptor, dtype, shape or value is a rankq::format_error.
+#include <rankq/io/quantized_tensors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <string>
+
+#include "test_util.hpp"
+
+using namespace rankq;
+using namespace rankq::io;
+
+namespace {
+SafetensorsFile round_trip(const TensorMap& t, const MetadataMap& m) {
+  const auto bytes = serialize_safetensors(t, m);
+  return parse_safetensors(bytes.data(), bytes.size());
+}
+void expect_format_error(const std::function<void()>& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected rankq::format_error mentioning '" << needle << "'";
+  } catch (const rankq::format_error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+}  // namespace
+
+TEST(QuantizedTensors, UniformRoundTripEveryFormat) {
+  auto wv = test::heavy_tailed(7 * 172, 3);
+  for (unsigned bits : {2u, 3u, 4u, 8u})
+    for (std::size_t g : {std::size_t(16), std::size_t(128), kWholeRow})
+      for (Symmetry s : {Symmetry::symmetric, Symmetry::asymmetric})
+        for (ScaleType st : {ScaleType::f16, ScaleType::f32}) {
+          const UniformFormat f{bits, g, s, st};
+          auto q = quantize_uniform(MatrixView<const float>(wv.data(), 7, 172), f);
+          TensorMap t;
+          MetadataMap m;
+          put_uniform(t, m, "blk.0.w", q);
+          const auto file = round_trip(t, m);
+          EXPECT_EQ(quantized_kind(file, "blk.0.w"), "uniform");
+          auto back = get_uniform(file, "blk.0.w");
+          EXPECT_EQ(to_string(back.format), to_string(f));
+          EXPECT_EQ(dequantize(back), dequantize(q)) << to_string(f);
+          ASSERT_EQ(back.codes.size(), q.codes.size());
+          EXPECT_EQ(std::memcmp(back.codes.data(), q.codes.data(), q.codes.size()), 0);
+        }
+}
+
+TEST(QuantizedTensors, MxintRoundTrip) {
+  auto wv = test::heavy_tailed(5 * 45, 4);
+  for (unsigned bits : {3u, 4u, 8u})
+    for (MxSemantics s : {MxSemantics::lqer, MxSemantics::ocp}) {
+      auto q = quantize_mxint(MatrixView<const float>(wv.data(), 5, 45), MxFormat{bits, 32, s});
+      TensorMap t;
+      MetadataMap m;
+      put_mxint(t, m, "x", q);
+      auto back = get_mxint(round_trip(t, m), "x");
+      EXPECT_EQ(dequantize(back), dequantize(q));
+    }
+}
+
+TEST(QuantizedTensors, MalformedInputsAreFormatErrors) {
+  auto wv = test::heavy_tailed(4 * 40, 5);
+  auto q = quantize_uniform(MatrixView<const float>(wv.data(), 4, 40), UniformFormat{4, 32, Symmetry::asymmetric, ScaleType::f16});
+  TensorMap t;
+  MetadataMap m;
+  put_uniform(t, m, "w", q);
+  auto mutate = [&](const std::function<void(TensorMap&, MetadataMap&)>& fn) {
+    TensorMap t2 = t;
+    MetadataMap m2 = m;
+    fn(t2, m2);
+    return round_trip(t2, m2);
+  };
+  expect_format_error([&] { get_uniform(mutate([](TensorMap& a, MetadataMap&) { a.erase("w.offsets"); }), "w"); }, "missing");
+  expect_format_error([&] { get_uniform(mutate([](TensorMap&, MetadataMap& b) { b.erase("w"); }), "w"); }, "descriptor");
+  expect_format_error([&] { get_uniform(mutate([](TensorMap&, MetadataMap& b) { b["w"] = "{not json"; }), "w"); }, "JSON");
+  expect_format_error([&] { get_uniform(mutate([](TensorMap&, MetadataMap& b) { b["w"] = R"({"kind":"mxint"})"; }), "w"); }, "kind");
+  expect_format_error([&] {
+    get_uniform(mutate([](TensorMap&, MetadataMap& b) {
+                  auto j = nlohmann::json::parse(b["w"]);
+                  j["bits"] = 5;
+                  b["w"] = j.dump();
+                }), "w");
+  }, "valid format");
+  expect_format_error([&] {
+    get_uniform(mutate([](TensorMap&, MetadataMap& b) {
+                  auto j = nlohmann::json::parse(b["w"]);
+                  j["rows"] = 5;
+                  b["w"] = j.dump();
+                }), "w");
+  }, "shape");
+  expect_format_error([&] {
+    get_uniform(mutate([](TensorMap& a, MetadataMap&) { a["w.scales"].dtype = DType::u8, a["w.scales"].shape = {4, 4}; }), "w");
+  }, "dtype");
+  expect_format_error([&] {
+    get_uniform(mutate([](TensorMap& a, MetadataMap&) {
+                  const std::uint16_t nan = 0x7E00;
+                  std::memcpy(a["w.scales"].bytes.data() + 2, &nan, 2);
+                }), "w");
+  }, "non-finite");
+  expect_format_error([&] {
+    get_uniform(mutate([](TensorMap&, MetadataMap& b) {
+                  auto j = nlohmann::json::parse(b["w"]);
+                  j["cols"] = -3;
+                  b["w"] = j.dump();
+                }), "w");
+  }, "cols");
+}
