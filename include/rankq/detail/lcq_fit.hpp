@@ -157,10 +157,16 @@ inline void assign_and_fit_groups(const LcqProblem& p, LcqState& st, std::size_t
     // Per-codeword sums m_t = Σ d_j, y_t = Σ d_j w_j over the group; 4 interleaved histograms break the
     // store-to-load chains of runs of equal codes.
     std::fill(hist, hist + 8 * T, 0.0);
-    for (std::size_t j = 0; j < len; ++j) {
-      double* h = hist + (j & 3) * 2 * T;
-      h[codes[j]] += d[j];
-      h[T + codes[j]] += d[j] * static_cast<double>(w[j]);
+    {
+      double *h0 = hist, *h1 = hist + 2 * T, *h2 = hist + 4 * T, *h3 = hist + 6 * T;
+      std::size_t j = 0;
+      for (; j + 4 <= len; j += 4) {
+        h0[codes[j]] += d[j], h0[T + codes[j]] += d[j] * static_cast<double>(w[j]);
+        h1[codes[j + 1]] += d[j + 1], h1[T + codes[j + 1]] += d[j + 1] * static_cast<double>(w[j + 1]);
+        h2[codes[j + 2]] += d[j + 2], h2[T + codes[j + 2]] += d[j + 2] * static_cast<double>(w[j + 2]);
+        h3[codes[j + 3]] += d[j + 3], h3[T + codes[j + 3]] += d[j + 3] * static_cast<double>(w[j + 3]);
+      }
+      for (; j < len; ++j) h0[codes[j]] += d[j], h0[T + codes[j]] += d[j] * static_cast<double>(w[j]);
     }
     for (unsigned t = 0; t < T; ++t) {
       m[t] = (hist[t] + hist[2 * T + t]) + (hist[4 * T + t] + hist[6 * T + t]);
