@@ -115,6 +115,11 @@ class GgufValue {
     }
     return out;
   }
+  std::vector<bool> as_bool_array() const {
+    require_array();
+    if (elem_ != GgufType::boolean) fail(wrong_array("bools"));
+    return std::vector<bool>(uints_.begin(), uints_.end());
+  }
   /// Array of float32/float64 (float64 values are rounded to float).
   std::vector<float> as_float_array() const {
     const std::vector<double>& d = as_double_array();

@@ -1,0 +1,137 @@
+// Tests for rankq/io/file.hpp: whole-file reads and the atomic-write guarantee (no partial or temporary file
+// after any failure, the old file untouched).
+#include "rankq/io/file.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// A fresh empty directory, removed with its content at scope exit.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("rankq_test_io_file_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::vector<std::string> entries() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
+    return out;
+  }
+};
+
+std::vector<std::uint8_t> pattern(std::size_t n) {
+  std::vector<std::uint8_t> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(i * 131 + 7);
+  return v;
+}
+
+TEST(IoFile, WriteThenReadRoundTrip) {
+  TempDir dir;
+  const std::string p = (dir.path / "a.bin").string();
+  const auto data = pattern(100000);
+  rankq::io::write_file_atomic(p, data);
+  EXPECT_EQ(rankq::io::read_file_bytes(p), data);
+  // Overwrite with pieces; an empty piece and an empty file are fine.
+  const auto more = pattern(10);
+  rankq::io::write_file_atomic(p, {{more.data(), 3}, {nullptr, 0}, {more.data() + 3, 7}});
+  EXPECT_EQ(rankq::io::read_file_bytes(p), more);
+  rankq::io::write_file_atomic(p, std::vector<std::uint8_t>{});
+  EXPECT_TRUE(rankq::io::read_file_bytes(p).empty());
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"a.bin"});  // no temporary file left behind
+  // Permissions follow the umask like an ordinary new file (not mkstemp's 0600).
+  const ::mode_t mask = ::umask(0);
+  ::umask(mask);
+  EXPECT_EQ(static_cast<unsigned>(fs::status(p).permissions()), 0666u & ~static_cast<unsigned>(mask));
+}
+
+TEST(IoFile, ReadFailuresThrowIoError) {
+  TempDir dir;
+  EXPECT_THROW(rankq::io::read_file_bytes((dir.path / "missing.bin").string()), rankq::io::io_error);
+  try {
+    rankq::io::read_file_bytes(dir.path.string());
+    ADD_FAILURE() << "reading a directory must throw";
+  } catch (const rankq::io::io_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
+}
+
+TEST(IoFile, FailedWriteToMissingDirectoryLeavesNothing) {
+  TempDir dir;
+  const std::string p = (dir.path / "no" / "such" / "dir" / "x.bin").string();
+  const auto data = pattern(10);
+  try {
+    rankq::io::write_file_atomic(p, data);
+    ADD_FAILURE() << "expected io_error";
+  } catch (const rankq::io::io_error& e) {
+    EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(p));
+  EXPECT_TRUE(dir.entries().empty());
+  // Parent is a regular file.
+  std::ofstream((dir.path / "file").string()) << "x";
+  EXPECT_THROW(rankq::io::write_file_atomic((dir.path / "file" / "x.bin").string(), data), rankq::io::io_error);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"file"});
+}
+
+TEST(IoFile, FailedRenameRemovesTemporaryFile) {
+  TempDir dir;
+  fs::create_directories(dir.path / "target" / "sub");  // a non-empty directory cannot be replaced by a file
+  const auto data = pattern(1000);
+  EXPECT_THROW(rankq::io::write_file_atomic((dir.path / "target").string(), data), rankq::io::io_error);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"target"});
+  EXPECT_TRUE(fs::is_directory(dir.path / "target" / "sub"));
+}
+
+TEST(IoFile, FailureMidWriteKeepsOldFileAndRemovesTemporary) {
+  TempDir dir;
+  const std::string p = (dir.path / "model.bin").string();
+  const auto old_data = pattern(100);
+  rankq::io::write_file_atomic(p, old_data);
+  // Make write() fail half way with EFBIG: limit the file size this process may write.
+  struct sigaction ignore {}, previous {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &previous), 0);
+  rlimit old_limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = 4096;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  bool threw = false;
+  std::string message;
+  try {
+    rankq::io::write_file_atomic(p, pattern(1 << 20));
+  } catch (const rankq::io::io_error& e) {
+    threw = true;
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  ::sigaction(SIGXFSZ, &previous, nullptr);
+  EXPECT_TRUE(threw);
+  EXPECT_NE(message.find("cannot write"), std::string::npos) << message;
+  EXPECT_EQ(rankq::io::read_file_bytes(p), old_data);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"model.bin"});
+}
+
+TEST(IoFile, BadArguments) {
+  EXPECT_THROW(rankq::io::write_file_atomic("", pattern(1)), rankq::invalid_argument);
+  EXPECT_THROW(rankq::io::write_file_atomic("/tmp/x", nullptr, 3), rankq::invalid_argument);
+}
+
+}  // namespace
