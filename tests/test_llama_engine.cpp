@@ -103,7 +103,13 @@ TEST(LlamaEngine, PerplexityIsIndependentOfThreadCount) {
   options.threads = 1;
   const auto one = llama::evaluate_perplexity(model(), tokenizer(), paragraphs(), options);
   options.threads = 3;
+  std::vector<std::size_t> progress;
+  options.progress = [&](std::size_t done, std::size_t total) {
+    EXPECT_EQ(total, 8u);
+    progress.push_back(done);
+  };
   const auto three = llama::evaluate_perplexity(model(), tokenizer(), paragraphs(), options);
+  EXPECT_EQ(progress, (std::vector<std::size_t>{1, 2, 3, 4, 5, 6, 7, 8}));
   EXPECT_EQ(one.mean_nll, three.mean_nll);
   EXPECT_EQ(one.paragraph_nll, three.paragraph_nll);
   EXPECT_EQ(one.tokens, three.tokens);
@@ -236,6 +242,11 @@ TEST(LlamaEngine, CalibrationStreamsOneBatchPerParagraph) {
   });
   llama::CalibrationOptions options;
   options.range = {100, 103};
+  std::size_t last_progress = 0;
+  options.progress = [&](std::size_t done, std::size_t total) {
+    EXPECT_EQ(total, 3u);
+    last_progress = done;
+  };
   const auto summary = llama::run_calibration(model(), tokenizer(), paragraphs(), options, taps);
   std::vector<std::size_t> expected;
   for (std::size_t p = 100; p < 103; ++p) expected.push_back(tokenizer().encode(paragraphs()[p]).size());
@@ -243,6 +254,7 @@ TEST(LlamaEngine, CalibrationStreamsOneBatchPerParagraph) {
   EXPECT_EQ(rows_down, expected);
   EXPECT_EQ(k_down, 172u);
   EXPECT_EQ(summary.paragraphs, 3u);
+  EXPECT_EQ(last_progress, 3u);
   EXPECT_EQ(summary.batches, 3u);
   EXPECT_EQ(summary.tokens, expected[0] + expected[1] + expected[2]);
 

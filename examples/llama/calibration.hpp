@@ -45,6 +45,8 @@ class CalibrationTaps {
 struct CalibrationOptions {
   ParagraphRange range;     ///< paragraphs to run (keep it disjoint from the evaluation range)
   std::size_t context = 0;  ///< max tokens per batch; 0 = the model's seq_len
+  /// Optional: called on the calling thread after each paragraph with (paragraphs done, paragraphs in the range).
+  std::function<void(std::size_t done, std::size_t total)> progress;
 };
 
 struct CalibrationSummary {
@@ -82,6 +84,7 @@ inline CalibrationSummary run_calibration(const Model& model, const Tokenizer& t
       summary.tokens += batch.size();
     }
     ++summary.paragraphs;
+    if (options.progress) options.progress(summary.paragraphs, range.end - range.begin);
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstddef>
 #include <exception>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +24,9 @@ struct PerplexityOptions {
   ParagraphRange range;    ///< paragraphs [begin, end) to score (default: all)
   std::size_t threads = 2; ///< worker threads (std::thread); the result does not depend on it
   std::size_t context = 0; ///< positions per forward call; 0 = the model's seq_len
+  /// Optional: called after each paragraph with (paragraphs done, paragraphs in the range). Calls come from
+  /// the worker threads but never overlap, and `done` increases by one per call.
+  std::function<void(std::size_t done, std::size_t total)> progress;
 };
 
 struct PerplexityResult {
@@ -82,6 +87,8 @@ inline PerplexityResult evaluate_perplexity(const Model& model, const Tokenizer&
   result.paragraph_tokens.assign(count, 0);
 
   std::atomic<std::size_t> next{0};
+  std::mutex progress_mutex;
+  std::size_t done = 0;
   std::vector<std::exception_ptr> errors(std::max<std::size_t>(1, options.threads));
   auto worker = [&](std::size_t thread_index) {
     try {
@@ -89,6 +96,10 @@ inline PerplexityResult evaluate_perplexity(const Model& model, const Tokenizer&
         const std::vector<int> tokens = tokenizer.encode(paragraphs[range.begin + i], true, false);
         result.paragraph_nll[i] = sequence_nll(model, tokens, context);
         result.paragraph_tokens[i] = tokens.size() - 1;
+        if (options.progress) {
+          std::lock_guard<std::mutex> lock(progress_mutex);
+          options.progress(++done, count);
+        }
       }
     } catch (...) {
       errors[thread_index] = std::current_exception();
