@@ -301,6 +301,24 @@ TEST(LlamaEngine, SplitsParagraphsLikePythonStripSplit) {
   EXPECT_EQ(llama::split_paragraphs("one\ntwo"), (std::vector<std::string>{"one\ntwo"}));
 }
 
+TEST(LlamaEngine, RejectsMalformedWeights) {
+  rankq::io::LlamaModel missing = weights();
+  missing.tensors.erase("blk.3.ffn_up.weight");
+  test::expect_invalid([&] { llama::Model m(missing); }, "has no tensor 'blk.3.ffn_up.weight'");
+  rankq::io::LlamaModel misshaped = weights();
+  misshaped.tensors.at("blk.0.attn_k.weight").shape = {64, 32};
+  test::expect_invalid([&] { llama::Model m(misshaped); }, "'blk.0.attn_k.weight' has shape [64x32] with 2048 values, expected [32x64]");
+  rankq::io::LlamaModel not_finite = weights();
+  not_finite.tensors.at("blk.1.ffn_norm.weight").data[5] = std::nanf("");
+  test::expect_invalid([&] { llama::Model m(not_finite); }, "'blk.1.ffn_norm.weight' has a non-finite value at index 5");
+  not_finite = weights();
+  not_finite.tensors.at("blk.1.ffn_down.weight").data[172 + 3] = INFINITY;
+  test::expect_invalid([&] { llama::Model m(not_finite); }, "'blk.1.ffn_down.weight' has a non-finite value at row 1, column 3");
+  rankq::io::LlamaModel bad_heads = weights();
+  bad_heads.config.n_kv_heads = 3;
+  test::expect_invalid([&] { llama::Model m(bad_heads); }, "n_heads = 8 not a multiple of n_kv_heads = 3");
+}
+
 TEST(LlamaEngine, RejectsBadArguments) {
   test::expect_invalid([] { (void)model().forward_sequence({}); }, "'tokens' is empty");
   test::expect_invalid([] { (void)model().forward_sequence({1, 512}); }, "[1] = 512 is outside the vocabulary");
