@@ -19,6 +19,7 @@
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 #include "rankq/detail/kernels/w4a8_scalar.hpp"
 #include "rankq/detail/kernels/w4a8_dispatch.hpp"
+#include "rankq/detail/kernels/activation_paths.hpp"
 
 namespace rankq {
 
@@ -116,18 +117,7 @@ inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixVi
   detail::check_path(o.path, fn);
   // Float group sums of the dequantized activations (the offset term), shared by every row.
   std::vector<float> xsum(x.rows * w.geo.groups);
-  for (std::size_t m = 0; m < x.rows; ++m)
-    for (std::size_t g = 0; g < w.geo.groups; ++g) {
-      float s = 0.0f;
-      const std::size_t g_end = (g + 1) * w.geo.group;
-      for (std::size_t k = g * w.geo.group; k < g_end;) {
-        const std::size_t b = k / x.block, seg_end = std::min(g_end, (b + 1) * x.block);
-        std::int32_t c = 0;
-        for (; k < seg_end; ++k) c += x.row(m)[k];
-        s += x.scale(m, b) * static_cast<float>(c);
-      }
-      xsum[m * w.geo.groups + g] = s;
-    }
+  detail::activation_group_sums(x, w.geo.group, w.geo.groups, xsum.data(), o.path);
   detail::W4A8Args a;
   a.packed = w.data.data();
   a.geo = w.geo;
@@ -151,10 +141,19 @@ inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixVi
     body(0, w.tiles);
 }
 
-/// Float activations in: quantizes X with `format` (into `scratch`, reused across calls) and runs w4a8_gemm.
+/// quantize_activations (activation.hpp) on a kernel path: the same codes and scales bit for bit, vectorized.
+inline void quantize_activations(MatrixView<const float> x, const ActivationFormat& f, QuantizedActivations& out,
+                                 std::size_t padded_cols, KernelPath path) {
+  constexpr const char* fn = "quantize_activations";
+  detail::check_path(path, fn);
+  detail::prepare_quantized_activations(x, f, out, padded_cols, fn);
+  detail::quantize_activation_rows(x, f, out, path, fn);
+}
+
+/// Float activations in: quantizes X with `format` on o.path (into `scratch`, reused across calls) and runs w4a8_gemm.
 inline void w4a8_linear(MatrixView<const float> x, const ActivationFormat& format, const PackedW4& w, MatrixView<float> y,
                         QuantizedActivations& scratch, const W4A8Options& o = {}) {
-  quantize_activations(x, format, scratch, w.padded);
+  quantize_activations(x, format, scratch, w.padded, o.path);
   w4a8_gemm(scratch, w, y, o);
 }
 

@@ -27,4 +27,17 @@
 #define RANKQ_AVX2_KERNEL inline __attribute__((noinline)) RANKQ_TARGET_AVX2
 #define RANKQ_AVXVNNI_KERNEL inline __attribute__((noinline)) RANKQ_TARGET_AVXVNNI
 #define RANKQ_AVX512_KERNEL inline __attribute__((noinline)) RANKQ_TARGET_AVX512
+
+// GCC 12 reports its own intrinsics' `__m512 __Y = __Y` (_mm512_undefined_*) as (maybe-)uninitialized once they
+// are inlined into a target-attribute function; per-ISA headers wrap their code in these to silence that only.
+#if defined(__GNUC__) && !defined(__clang__)
+#define RANKQ_X86_CODE_BEGIN                                       \
+  _Pragma("GCC diagnostic push")                                   \
+  _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"") \
+  _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")
+#define RANKQ_X86_CODE_END _Pragma("GCC diagnostic pop")
+#else
+#define RANKQ_X86_CODE_BEGIN
+#define RANKQ_X86_CODE_END
+#endif
 #endif

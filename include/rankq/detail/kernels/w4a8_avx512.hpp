@@ -12,6 +12,7 @@
 #include "rankq/detail/kernels/x86_primitives_avx512.hpp"
 
 #if RANKQ_X86_PATHS
+RANKQ_X86_CODE_BEGIN
 namespace rankq::detail {
 
 template <KernelPath P>
@@ -61,7 +62,7 @@ RANKQ_AVX512_INLINE void tile_token_block(const W4A8Args& a, const std::uint8_t*
         __m512i d = _mm512_add_epi32(acc[t][0], acc[t][1]);
         if (kChains == 4) d = _mm512_add_epi32(d, _mm512_add_epi32(acc[t][2], acc[t][3]));
         const __m512 sa = _mm512_mul_ps(s, _mm512_set1_ps(a.x_scales[(m0 + t) * a.x_blocks + b]));
-        out[t] = _mm512_fmadd_ps(sa, to_float(d), out[t]);
+        out[t] = _mm512_fmadd_ps(sa, _mm512_cvtepi32_ps(d), out[t]);
       }
     }
     const __m512 z = geo.has_offsets ? load_row_values(gd + code_bytes + kTileRows * geo.scale_bytes, a.scale_type)
@@ -102,4 +103,5 @@ inline void w4a8_tiles<KernelPath::avx512_vnni>(const W4A8Args& a, std::size_t t
 }
 
 }  // namespace rankq::detail
+RANKQ_X86_CODE_END
 #endif

@@ -5,6 +5,7 @@
 // in that namespace: `Dot` (begin/add/finish/kMaxBlocks — the dot-product primitive), kTokenBlock, Nibbles,
 // unpack_code_half, load_row_values, load_rows, store_rows. The macros are undefined at the end.
 
+RANKQ_X86_CODE_BEGIN
 namespace rankq::detail::RANKQ_YMM_NAMESPACE {
 
 /// y[m0 .. m0+MR)[n0 .. n0+16) for one tile; a code block is two ymm halves (rows 0-7, rows 8-15). Per segment
@@ -92,6 +93,7 @@ RANKQ_YMM_KERNEL void run_w4a8_tiles(const W4A8Args& a, std::size_t tile_begin, 
 }
 
 }  // namespace rankq::detail::RANKQ_YMM_NAMESPACE
+RANKQ_X86_CODE_END
 
 #undef RANKQ_YMM_NAMESPACE
 #undef RANKQ_YMM_INLINE

@@ -10,6 +10,7 @@
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 
 #if RANKQ_X86_PATHS
+RANKQ_X86_CODE_BEGIN
 namespace rankq::detail::avx2 {
 
 /// Half h of a 64-byte code block (rows 8h..8h+7, bytes 32h..32h+31) as two u8 operands: lane r of `lo` holds
@@ -81,4 +82,5 @@ RANKQ_AVX2_INLINE void store_rows(float* p, std::size_t rows, __m256 v0, __m256 
 }
 
 }  // namespace rankq::detail::avx2
+RANKQ_X86_CODE_END
 #endif

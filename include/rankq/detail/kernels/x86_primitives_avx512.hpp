@@ -10,6 +10,7 @@
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 
 #if RANKQ_X86_PATHS
+RANKQ_X86_CODE_BEGIN
 namespace rankq::detail::avx512 {
 
 /// One 64-byte code block (16 rows x 8 K) as two u8 operands: lane r of `lo` holds t[r][k0..k0+3],
@@ -36,16 +37,11 @@ RANKQ_AVX512_INLINE __m512i dot4(__m512i acc, __m512i codes, const std::int8_t* 
   return _mm512_dpbusd_epi32(acc, codes, broadcast4(x));
 }
 
-// The all-lanes maskz forms below avoid GCC 12's false -Wmaybe-uninitialized on _mm512_undefined_ps() inside
-// _mm512_cvtph_ps / _mm512_cvtepi32_ps; they compile to the unmasked instructions.
-
-/// int32 -> float, 16 lanes.
-RANKQ_AVX512_INLINE __m512 to_float(__m512i v) { return _mm512_maskz_cvtepi32_ps(static_cast<__mmask16>(0xFFFF), v); }
 
 /// 16 per-row values (scales or offsets) stored as f16 or f32.
 RANKQ_AVX512_INLINE __m512 load_row_values(const std::uint8_t* p, ScaleType t) {
   if (t == ScaleType::f16)
-    return _mm512_maskz_cvtph_ps(static_cast<__mmask16>(0xFFFF), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   return _mm512_loadu_ps(p);
 }
 
@@ -59,4 +55,5 @@ RANKQ_AVX512_INLINE __m512 load_rows(const float* p, __mmask16 rows) { return _m
 RANKQ_AVX512_INLINE void store_rows(float* p, __mmask16 rows, __m512 v) { _mm512_mask_storeu_ps(p, rows, v); }
 
 }  // namespace rankq::detail::avx512
+RANKQ_X86_CODE_END
 #endif

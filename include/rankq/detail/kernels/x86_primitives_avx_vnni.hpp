@@ -9,6 +9,7 @@
 #include "rankq/detail/kernels/x86_primitives_avx2.hpp"
 
 #if RANKQ_X86_PATHS
+RANKQ_X86_CODE_BEGIN
 namespace rankq::detail::avx_vnni {
 
 using avx2::broadcast4;
@@ -30,4 +31,5 @@ struct DotVnni {
 };
 
 }  // namespace rankq::detail::avx_vnni
+RANKQ_X86_CODE_END
 #endif

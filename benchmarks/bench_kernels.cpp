@@ -1,0 +1,265 @@
+// W4A8 kernel benchmarks on every supported path (decode with cold weights, prefill) next to a memory-read roofline,
+// Eigen fp32 GEMV/GEMM and the scalar path. Default run: a bounded headline subset; `--full`: the whole sweep.
+// Method, results and the command that reproduces them: docs/performance.md.
+#include <benchmark/benchmark.h>
+
+// GCC 12 flags the _mm512_undefined_* idiom inside Eigen's AVX-512 packet math (-march=native) as uninitialized.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <Eigen/Dense>
+#include <rankq/w4a8.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rankq/detail/x86_targets.hpp"
+
+using namespace rankq;
+
+namespace {
+
+constexpr std::size_t kColdBytes = std::size_t(512) << 20;  // rotation set: far beyond the ~32 MiB L3
+constexpr std::size_t kMainGroup = 128;                     // 4-bit symmetric, f16 scales, group 128
+
+struct Shape {
+  std::size_t N, K;
+};
+const Shape kShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
+const std::size_t kTokenCounts[] = {1, 8, 32, 128, 512};
+
+std::size_t copies_for(std::size_t bytes) { return std::max<std::size_t>(2, (kColdBytes + bytes - 1) / bytes); }
+
+// ---- workloads (one of each kind cached at a time, so the sweep never holds more than ~1.5 GB) -------------
+
+/// Copies of one packed N x K matrix (random codes and scales) totalling >= 512 MiB, used round-robin.
+struct PackedSet {
+  std::size_t N = 0, K = 0, group = 0;
+  std::vector<PackedW4> copies;
+};
+const PackedSet& packed_set(std::size_t N, std::size_t K, std::size_t group) {
+  static std::unique_ptr<PackedSet> cache;
+  if (cache && cache->N == N && cache->K == K && cache->group == group) return *cache;
+  cache.reset();
+  auto w = make_uniform_weights(UniformFormat{4, group, Symmetry::symmetric, ScaleType::f16}, N, K);
+  std::mt19937_64 rng(N * 31 + K + group);
+  for (auto& b : w.codes) b = static_cast<std::uint8_t>(rng());
+  std::uniform_real_distribution<float> scale(0.001f, 0.02f);
+  for (auto& s : w.scales) s = scale(rng);
+  auto set = std::make_unique<PackedSet>();
+  set->N = N, set->K = K, set->group = group;
+  PackedW4 p = pack_w4(w);
+  const std::size_t n = copies_for(p.size_bytes());
+  set->copies.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) set->copies.push_back(p);
+  cache = std::move(set);
+  return *cache;
+}
+
+using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// Copies of one fp32 N x K matrix totalling >= 512 MiB.
+struct DenseSet {
+  std::size_t N = 0, K = 0;
+  std::vector<RowMajor> copies;
+};
+const DenseSet& dense_set(std::size_t N, std::size_t K) {
+  static std::unique_ptr<DenseSet> cache;
+  if (cache && cache->N == N && cache->K == K) return *cache;
+  cache.reset();
+  auto set = std::make_unique<DenseSet>();
+  set->N = N, set->K = K;
+  RowMajor w = RowMajor::Random(static_cast<Eigen::Index>(N), static_cast<Eigen::Index>(K)) * 0.02f;
+  const std::size_t n = copies_for(N * K * sizeof(float));
+  for (std::size_t i = 0; i < n; ++i) set->copies.push_back(w);
+  cache = std::move(set);
+  return *cache;
+}
+
+std::vector<float> activations(std::size_t M, std::size_t K) {
+  std::mt19937_64 rng(M * 7 + K);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> x(M * K);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = g(rng) * ((i % K) % 37 == 5 ? 20.0f : 1.0f);
+  return x;
+}
+
+void set_counters(benchmark::State& st, double bytes, double ops) {
+  using C = benchmark::Counter;
+  if (bytes > 0) st.counters["GB/s"] = C(bytes, C::kIsIterationInvariantRate, C::OneK::kIs1000);
+  if (ops > 0) st.counters["GOP/s"] = C(ops, C::kIsIterationInvariantRate, C::OneK::kIs1000);
+}
+
+// ---- benchmarks --------------------------------------------------------------------------------------------
+
+/// w4a8_linear: float activations in (quantized per call, per token int8), float outputs; weights rotate.
+void bm_w4a8(benchmark::State& st, KernelPath path, std::size_t group, std::size_t M, Shape s, std::size_t threads) {
+  if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
+  const PackedSet& w = packed_set(s.N, s.K, group);
+  const auto x = activations(M, s.K);
+  std::vector<float> y(M * s.N);
+  QuantizedActivations scratch;
+  ThreadPool pool(threads);
+  const ParallelFor hook = pool.hook();
+  const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr};
+  std::size_t i = 0;
+  for (auto _ : st) {
+    w4a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, w.copies[i++ % w.copies.size()],
+                MatrixView<float>(y.data(), M, s.N), scratch, o);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(st, double(w.copies[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
+}
+
+/// Activation quantization alone (per token int8), on a path.
+void bm_quantize(benchmark::State& st, KernelPath path, std::size_t M, std::size_t K) {
+  if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
+  const auto x = activations(M, K);
+  QuantizedActivations q;
+  for (auto _ : st) {
+    quantize_activations(MatrixView<const float>(x.data(), M, K), ActivationFormat{}, q, 0, path);
+    benchmark::DoNotOptimize(q.values.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(st, double(M * K * sizeof(float)), 0.0);
+}
+
+/// Eigen fp32: y = W x (M = 1) or Y = X W^T; W rotates like the packed weights.
+void bm_eigen(benchmark::State& st, std::size_t M, Shape s) {
+  const DenseSet& w = dense_set(s.N, s.K);
+  const auto xv = activations(M, s.K);
+  const Eigen::Map<const RowMajor> x(xv.data(), static_cast<Eigen::Index>(M), static_cast<Eigen::Index>(s.K));
+  RowMajor y(static_cast<Eigen::Index>(M), static_cast<Eigen::Index>(s.N));
+  std::size_t i = 0;
+  for (auto _ : st) {
+    const RowMajor& wi = w.copies[i++ % w.copies.size()];
+    if (M == 1)
+      y.row(0).transpose().noalias() = wi * x.row(0).transpose();
+    else
+      y.noalias() = x * wi.transpose();
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(st, double(s.N * s.K * sizeof(float)), 2.0 * double(M) * double(s.N) * double(s.K));
+}
+
+#if RANKQ_X86_PATHS
+RANKQ_TARGET_AVX2 std::uint64_t sum_bytes(const std::uint8_t* p, std::size_t n) {  // n: multiple of 128
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (std::size_t i = 0; i < n; i += 128) {
+    a0 = _mm256_add_epi64(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    a2 = _mm256_add_epi64(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    a3 = _mm256_add_epi64(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  alignas(32) std::uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+  return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+}
+#else
+std::uint64_t sum_bytes(const std::uint8_t* p, std::size_t n) {
+  std::uint64_t s = 0;
+  for (std::size_t i = 0; i < n; i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    s += v;
+  }
+  return s;
+}
+#endif
+
+/// The roofline for decode: a vectorized sum over 512 MiB (threads split it), GB/s of bytes read.
+void bm_memory_read(benchmark::State& st, std::size_t threads) {
+  AlignedBuffer<std::uint8_t> buf(kColdBytes);
+  for (std::size_t i = 0; i < buf.size(); i += 4096) buf[i] = static_cast<std::uint8_t>(i >> 12);
+  ThreadPool pool(threads);
+  const std::size_t chunks = 64, chunk = kColdBytes / chunks;
+  std::vector<std::uint64_t> sums(chunks);
+  for (auto _ : st) {
+    pool.parallel_for(chunks, [&](std::size_t c0, std::size_t c1) {
+      for (std::size_t c = c0; c < c1; ++c) sums[c] = sum_bytes(buf.data() + c * chunk, chunk);
+    });
+    benchmark::DoNotOptimize(sums.data());
+  }
+  set_counters(st, double(kColdBytes), 0.0);
+}
+
+// ---- registration ------------------------------------------------------------------------------------------
+
+std::string shape_name(std::size_t M, Shape s) {
+  return "M:" + std::to_string(M) + "/N:" + std::to_string(s.N) + "/K:" + std::to_string(s.K);
+}
+
+void add(const std::string& name, std::function<void(benchmark::State&)> fn) {
+  benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); })
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+}
+
+void register_benchmarks(bool full) {
+  std::vector<KernelPath> paths;
+  for (KernelPath p : supported_paths())
+    if (p != KernelPath::scalar) paths.push_back(p);
+  const KernelPath best = best_supported_path();
+  for (std::size_t threads : {1, 2}) add("memory_read/threads:" + std::to_string(threads), [=](auto& st) { bm_memory_read(st, threads); });
+
+  const Shape headline{11008, 4096};
+  // Grouped by weight set (format, shape) so each 512 MiB rotation set is built once.
+  for (std::size_t group : {kMainGroup, std::size_t(32)})
+    for (const Shape& s : kShapes) {
+      if (!full && (s.N != headline.N || s.K != headline.K)) continue;
+      for (std::size_t M : kTokenCounts) {
+        if (!full && M != 1 && M != 128) continue;
+        for (KernelPath p : paths)
+          for (std::size_t threads : {1, 2}) {
+            if (!full && threads == 2 && p != best) continue;
+            const std::string name = std::string(group == kMainGroup ? "w4a8/" : "w4a8-g32/") + to_string(p) + "/" +
+                                     shape_name(M, s) + "/threads:" + std::to_string(threads);
+            add(name, [=](auto& st) { bm_w4a8(st, p, group, M, s, threads); });
+          }
+      }
+    }
+  for (const Shape& s : kShapes) {
+    if (!full && (s.N != headline.N || s.K != headline.K)) continue;
+    for (std::size_t M : kTokenCounts) {
+      if (!full && M != 1 && M != 128) continue;
+      add("eigen_f32/" + shape_name(M, s) + "/threads:1", [=](auto& st) { bm_eigen(st, M, s); });
+    }
+  }
+  // The scalar path at small shapes only (it is ~100x slower).
+  for (std::size_t M : {1, 8}) {
+    if (!full && M != 1) continue;
+    const Shape s{4096, 4096};
+    add("w4a8/scalar/" + shape_name(M, s) + "/threads:1", [=](auto& st) { bm_w4a8(st, KernelPath::scalar, kMainGroup, M, s, 1); });
+  }
+  for (KernelPath p : supported_paths())
+    for (std::size_t M : {1, 128})
+      add("quantize/" + std::string(to_string(p)) + "/M:" + std::to_string(M) + "/K:4096",
+          [=](auto& st) { bm_quantize(st, p, M, 4096); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool full = false;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--full") == 0)
+      full = true;
+    else
+      argv[kept++] = argv[i];
+  }
+  argc = kept;
+  register_benchmarks(full);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
