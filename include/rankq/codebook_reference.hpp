@@ -113,10 +113,13 @@ inline void codebook_segment_sums(const std::int8_t* xq, const CodebookWeights& 
 /// Y (M x N) = X_q (M x K) · Ŵ_Kᵀ (+ bias, N floats, optional) with the kernel-ready weights of `kt`.
 ///
 /// For each output (m, n) and group i, the group is cut into segments where it meets the activation blocks; per
-/// segment and rank the int32 sums dot_r = Σ q_x·Vq_r[t] and sum = Σ q_x are exact. Then, in float, in this order:
-///   acc_r = Σ_seg a_seg·dot_r,seg   xs = Σ_seg a_seg·sum_seg   (segments ascending)
-///   part  = Σ_r group_scales[i·k + r]·acc_r  (r ascending)   y += part − group_offsets[i]·xs  (groups ascending)
-/// which for k = 1 is reference_matmul's s·acc − z·xs with s = group_scales, z = group_offsets. SIMD kernels must reproduce this order.
+/// segment and rank the int32 sums dot_r = Σ q_x·Vq_r[t] and sum = Σ q_x are exact. The float part is defined
+/// operation by operation (fma = one rounding; every SIMD codebook kernel reproduces it bit for bit):
+///   acc_r = fma(a_seg, float(dot_r), acc_r)    xs = fma(a_seg, float(sum), xs)      segments ascending, from 0
+///   part  = group_scales[i·k]·acc_0,  then part = fma(group_scales[i·k + r], acc_r, part) for r = 1 … k−1
+///   out   = out + fma(−group_offsets[i], xs, part)                                   groups ascending, from 0
+///   y     = out (+ bias[n])
+/// For k = 1 this is reference_matmul's algebra s·acc − z·xs with s = group_scales, z = group_offsets.
 inline void codebook_reference_matmul(const QuantizedActivations& x, const CodebookWeights& w,
                                       const CodebookKernelTables& kt, MatrixView<float> y, const float* bias = nullptr) {
   constexpr const char* fn = "codebook_reference_matmul";
@@ -142,14 +145,14 @@ inline void codebook_reference_matmul(const QuantizedActivations& x, const Codeb
           std::int32_t dot[kMaxCodebookRank], sum;
           detail::codebook_segment_sums(xq, w, kt, n, c, seg_end, dot, sum);
           const float a = x.scale(m, b);
-          for (unsigned r = 0; r < k; ++r) acc[r] += a * static_cast<float>(dot[r]);
-          xs += a * static_cast<float>(sum);
+          for (unsigned r = 0; r < k; ++r) acc[r] = std::fma(a, static_cast<float>(dot[r]), acc[r]);
+          xs = std::fma(a, static_cast<float>(sum), xs);
           c = seg_end;
         }
         const std::size_t i = n * w.groups + g;
         float part = kt.group_scales[i * k] * acc[0];
-        for (unsigned r = 1; r < k; ++r) part += kt.group_scales[i * k + r] * acc[r];
-        out += part - kt.group_offsets[i] * xs;
+        for (unsigned r = 1; r < k; ++r) part = std::fma(kt.group_scales[i * k + r], acc[r], part);
+        out = out + std::fma(-kt.group_offsets[i], xs, part);
       }
       y(m, n) = bias ? out + bias[n] : out;
     }

@@ -1,0 +1,112 @@
+// rankq/detail/kernels/codebook_avx512.hpp — the avx512vnni codebook path: nibble -> int8 level lookup with vpshufb
+// (the rank's 16-entry table in every 128-bit lane), vpdpbusd on the biased levels Vq + 128, up to 8 tokens x 16 rows.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "rankq/kernel_path.hpp"
+#include "rankq/detail/x86_targets.hpp"
+#include "rankq/detail/kernels/codebook_layout.hpp"
+#include "rankq/detail/kernels/x86_primitives_avx512.hpp"
+
+#if RANKQ_X86_PATHS
+RANKQ_X86_CODE_BEGIN
+namespace rankq::detail::avx512 {
+
+inline constexpr std::size_t kCodebookTokenBlock = 8;  ///< tokens per micro-kernel call
+
+/// The rank's table as unsigned bytes Vq + 128 (in [1, 255]) in all four 128-bit lanes: vpdpbusd multiplies
+/// u8 x s8, so Σ x·(Vq + 128) − 128·Σ x = Σ x·Vq, exact modulo 2^32 and therefore exact (|Σ x·Vq| < 2^31).
+RANKQ_AVX512_INLINE __m512i codebook_biased_lut(const std::int8_t* lut16) {
+  const __m128i t = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut16)), _mm_set1_epi8(-128));
+  return _mm512_broadcast_i32x4(t);
+}
+
+/// y[m0 .. m0+MR)[n0 .. n0+16) for one tile, in the float order of codebook_reference_matmul (docs/lcq.md §6).
+template <std::size_t MR>
+RANKQ_AVX512_INLINE void codebook_tile_token_block(const CodebookArgs& a, const std::uint8_t* tile, std::size_t n0,
+                                                   __mmask16 rows, std::size_t m0) {
+  const PackedCodebookGeometry& geo = a.geo;
+  const std::int8_t* x[MR];
+  __m512 out[MR];
+  for (std::size_t t = 0; t < MR; ++t) {
+    x[t] = a.x + (m0 + t) * a.x_padded;
+    out[t] = _mm512_setzero_ps();
+  }
+  for (std::size_t g = 0; g < geo.groups; ++g) {
+    const std::uint8_t* gd = tile + g * geo.group_stride();
+    const std::size_t g0 = g * geo.group, g_end = g0 + geo.group;
+    __m512 part[MR];
+    for (unsigned q = 0; q < geo.rank; ++q) {
+      const __m512i lut = codebook_biased_lut(a.lut + q * kCodebookLutEntries);
+      __m512 acc[MR];
+      for (std::size_t t = 0; t < MR; ++t) acc[t] = _mm512_setzero_ps();
+      for (std::size_t k = g0; k < g_end;) {
+        const std::size_t b = k / a.x_block;
+        const std::size_t seg_start = k, seg_end = std::min(g_end, (b + 1) * a.x_block);
+        __m512i iacc[MR][2];
+        for (std::size_t t = 0; t < MR; ++t) iacc[t][0] = iacc[t][1] = _mm512_setzero_si512();
+        const std::uint8_t* block = gd + (k - g0) / kBlockK * sizeof(PackedCodeBlock);
+        for (; k < seg_end; k += 2 * kBlockK, block += 2 * sizeof(PackedCodeBlock)) {  // segments: multiples of 16 K
+          const Nibbles c0 = unpack_code_block(block), c1 = unpack_code_block(block + sizeof(PackedCodeBlock));
+          const __m512i w0 = _mm512_shuffle_epi8(lut, c0.lo), w1 = _mm512_shuffle_epi8(lut, c0.hi);
+          const __m512i w2 = _mm512_shuffle_epi8(lut, c1.lo), w3 = _mm512_shuffle_epi8(lut, c1.hi);
+          for (std::size_t t = 0; t < MR; ++t) {
+            iacc[t][0] = dot4(iacc[t][0], w0, x[t] + k);
+            iacc[t][1] = dot4(iacc[t][1], w1, x[t] + k + 4);
+            iacc[t][0] = dot4(iacc[t][0], w2, x[t] + k + 8);
+            iacc[t][1] = dot4(iacc[t][1], w3, x[t] + k + 12);
+          }
+        }
+        for (std::size_t t = 0; t < MR; ++t) {
+          const std::int32_t sum = codebook_segment_sum(a, m0 + t, seg_start, seg_end);
+          const __m512i bias128 = _mm512_set1_epi32(static_cast<std::int32_t>(static_cast<std::uint32_t>(sum) << 7));
+          const __m512i dot = _mm512_sub_epi32(_mm512_add_epi32(iacc[t][0], iacc[t][1]), bias128);
+          acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(a.x_scales[(m0 + t) * a.x_blocks + b]), _mm512_cvtepi32_ps(dot), acc[t]);
+        }
+      }
+      const __m512 gs = _mm512_loadu_ps(gd + geo.scales_at() + q * kTileRows * sizeof(float));
+      for (std::size_t t = 0; t < MR; ++t) part[t] = q == 0 ? _mm512_mul_ps(gs, acc[t]) : _mm512_fmadd_ps(gs, acc[t], part[t]);
+    }
+    const __m512 off = _mm512_loadu_ps(gd + geo.offsets_at());
+    for (std::size_t t = 0; t < MR; ++t)
+      out[t] = _mm512_add_ps(out[t], _mm512_fnmadd_ps(off, _mm512_set1_ps(a.xs[(m0 + t) * geo.groups + g]), part[t]));
+  }
+  const bool has_bias = a.bias != nullptr;
+  const __m512 bias = has_bias ? load_rows(a.bias + n0, rows) : _mm512_setzero_ps();
+  for (std::size_t t = 0; t < MR; ++t)
+    store_rows(a.y + (m0 + t) * a.ldy + n0, rows, has_bias ? _mm512_add_ps(out[t], bias) : out[t]);
+}
+
+RANKQ_AVX512_KERNEL void run_codebook_tiles(const CodebookArgs& a, std::size_t tile_begin, std::size_t tile_end) {
+  for (std::size_t tile = tile_begin; tile < tile_end; ++tile) {
+    const std::uint8_t* td = a.packed + tile * a.geo.tile_stride();
+    const std::size_t n0 = tile * kTileRows;
+    const __mmask16 rows = row_mask(a.rows - n0);
+    std::size_t m = 0;
+    for (; m + kCodebookTokenBlock <= a.M; m += kCodebookTokenBlock) codebook_tile_token_block<kCodebookTokenBlock>(a, td, n0, rows, m);
+    switch (a.M - m) {
+      case 7: codebook_tile_token_block<7>(a, td, n0, rows, m); break;
+      case 6: codebook_tile_token_block<6>(a, td, n0, rows, m); break;
+      case 5: codebook_tile_token_block<5>(a, td, n0, rows, m); break;
+      case 4: codebook_tile_token_block<4>(a, td, n0, rows, m); break;
+      case 3: codebook_tile_token_block<3>(a, td, n0, rows, m); break;
+      case 2: codebook_tile_token_block<2>(a, td, n0, rows, m); break;
+      case 1: codebook_tile_token_block<1>(a, td, n0, rows, m); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace rankq::detail::avx512
+
+namespace rankq::detail {
+template <>
+inline void codebook_tiles<KernelPath::avx512_vnni>(const CodebookArgs& a, std::size_t tile_begin, std::size_t tile_end) {
+  avx512::run_codebook_tiles(a, tile_begin, tile_end);
+}
+}  // namespace rankq::detail
+RANKQ_X86_CODE_END
+#endif
