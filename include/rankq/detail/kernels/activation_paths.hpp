@@ -16,6 +16,9 @@
 #include "rankq/detail/kernels/quantize_act_avx2.hpp"
 #include "rankq/detail/kernels/quantize_act_avx512.hpp"
 #endif
+#if RANKQ_NEON_PATHS
+#include "rankq/detail/kernels/quantize_act_neon.hpp"
+#endif
 
 namespace rankq::detail {
 
@@ -46,6 +49,8 @@ inline void quantize_activation_rows(MatrixView<const float> x, const Activation
 #if RANKQ_X86_PATHS
   if (path == KernelPath::avx512_vnni) return avx512::quantize_activation_rows(x, f, out, fn);
   if (path == KernelPath::avx2 || path == KernelPath::avx_vnni) return avx2::quantize_activation_rows(x, f, out, fn);
+#elif RANKQ_NEON_PATHS
+  if (path == KernelPath::neon || path == KernelPath::neon_dotprod) return neon::quantize_activation_rows(x, f, out, fn);
 #else
   (void)path;
 #endif
@@ -66,6 +71,8 @@ inline void activation_group_sums(const QuantizedActivations& x, std::size_t gro
 #if RANKQ_X86_PATHS
   if (path == KernelPath::avx2 || path == KernelPath::avx_vnni || path == KernelPath::avx512_vnni)
     return avx2::group_sums(x, group, groups, xsum);
+#elif RANKQ_NEON_PATHS
+  if (path == KernelPath::neon || path == KernelPath::neon_dotprod) return neon::group_sums(x, group, groups, xsum);
 #else
   (void)path;
 #endif
