@@ -47,6 +47,7 @@ void usage() {
       "  --rank LIST            low-rank / codebook ranks, comma list\n"
       "  --group G              rtn group size: 16, 32, 64, 128 or 0 = whole row (default 32)\n"
       "  --threads N            evaluation threads (default 2)\n"
+      "  --out FILE             write the quantized model (one quantized method) as a safetensors file\n"
       "Both modes:\n"
       "  --json FILE            also write the table as JSON");
 }
@@ -124,6 +125,8 @@ Args parse(int argc, char** argv) {
       for (const auto& r : split(value())) a.ranks.push_back(to_size(r, arg));
     } else if (arg == "--group") {
       a.group = to_size(value(), arg);
+    } else if (arg == "--out") {
+      a.run.out_path = value();
     } else if (arg == "--threads") {
       a.run.threads = to_size(value(), arg);
       if (a.run.threads == 0) throw std::runtime_error("--threads must be positive");
@@ -159,6 +162,10 @@ int run_real_model(Args args) {
     if (m != "rtn" && m != "mxint") throw std::runtime_error("--method: unknown method '" + m + "'");
     for (unsigned b : args.bits) args.run.methods.push_back(MethodSpec{m, b, 0, args.group});
   }
+  std::size_t quantized = 0;
+  for (const auto& m : args.run.methods) quantized += m.method != "fp32";
+  if (!args.run.out_path.empty() && quantized != 1)
+    throw std::runtime_error("--out needs exactly one quantized method (got " + std::to_string(quantized) + ")");
   if (args.run.methods.empty() || args.run.methods.front().method != "fp32")
     args.run.methods.insert(args.run.methods.begin(), MethodSpec{"fp32", 32, 0, 0});  // the baseline for Δ
   const auto rows = rankq::example::run_model(args.run);

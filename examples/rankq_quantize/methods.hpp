@@ -4,23 +4,70 @@
 
 #include <rankq/rankq.hpp>
 
+#include <rankq/io/quantized_tensors.hpp>
+
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "llama/linear.hpp"
 
 namespace rankq::example {
 
+/// A Linear that can write what it stores into a quantized model file (docs/io.md, "Quantized model file").
+struct StorableLinear : llama::Linear {
+  virtual void save(io::TensorMap& tensors, io::MetadataMap& meta, const std::string& name) const = 0;
+};
+
+inline nlohmann::json to_json(const ActivationFormat& f) {
+  return {{"kind", f.kind == ActivationQuant::per_token ? "per_token" : f.kind == ActivationQuant::per_block ? "per_block" : "mxint8"},
+          {"block", f.block},
+          {"semantics", f.semantics == MxSemantics::lqer ? "lqer" : "ocp"}};
+}
+
+/// Parses what to_json(ActivationFormat) wrote; throws rankq::format_error naming `where` on anything else.
+inline ActivationFormat activation_from_json(const std::string& text, const std::string& where) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  auto fail = [&](const std::string& what) -> ActivationFormat { throw format_error(where + ": " + what); };
+  if (j.is_discarded() || !j.is_object()) return fail("activation descriptor is not a JSON object");
+  if (!j.contains("kind") || !j["kind"].is_string() || !j.contains("block") || !j["block"].is_number_unsigned() ||
+      !j.contains("semantics") || !j["semantics"].is_string())
+    return fail("activation descriptor needs kind, block and semantics");
+  ActivationFormat f;
+  const std::string kind = j["kind"], sem = j["semantics"];
+  if (kind == "per_token") f.kind = ActivationQuant::per_token;
+  else if (kind == "per_block") f.kind = ActivationQuant::per_block;
+  else if (kind == "mxint8") f.kind = ActivationQuant::mxint8;
+  else return fail("unknown activation kind '" + kind + "'");
+  f.block = j["block"].get<std::size_t>();
+  if (f.block != 16 && f.block != 32) return fail("activation block must be 16 or 32");
+  if (sem != "lqer" && sem != "ocp") return fail("unknown semantics '" + sem + "'");
+  f.semantics = sem == "lqer" ? MxSemantics::lqer : MxSemantics::ocp;
+  return f;
+}
+
 /// Quantized weights + an int8 activation format, run through the packed W4A8 kernels (codes of 2–4 bits) or
 /// the reference W·A8 matmul (8-bit codes). Thread-safe forward: scratch is per call.
-class QuantizedLinear final : public llama::Linear {
+class QuantizedLinear final : public StorableLinear {
  public:
   QuantizedLinear(UniformWeights q, double bits_per_weight, ActivationFormat act, std::string label,
                   KernelPath path = best_supported_path())
       : q_(std::move(q)), bpw_(bits_per_weight), act_(act), label_(std::move(label)), path_(path) {
     if (q_.format.bits <= 4) packed_ = pack_w4(q_);
+  }
+  /// MXINT weights: runs as their exact uniform form, stores the MXINT codes and exponents.
+  QuantizedLinear(MxTensor mx, ActivationFormat act, std::string label, KernelPath path = best_supported_path())
+      : QuantizedLinear(to_uniform(mx), rankq::bits_per_weight(mx.format, mx.cols), act, std::move(label), path) {
+    mx_ = std::move(mx);
+  }
+  void save(io::TensorMap& tensors, io::MetadataMap& meta, const std::string& name) const override {
+    if (mx_) io::put_mxint(tensors, meta, name, *mx_);
+    else io::put_uniform(tensors, meta, name, q_);
+    meta[name + ":activation"] = to_json(act_).dump();
   }
   std::size_t in_features() const override { return q_.cols; }
   std::size_t out_features() const override { return q_.rows; }
@@ -44,6 +91,7 @@ class QuantizedLinear final : public llama::Linear {
 
  private:
   UniformWeights q_;
+  std::optional<MxTensor> mx_;
   PackedW4 packed_;
   double bpw_;
   ActivationFormat act_;
@@ -84,8 +132,7 @@ inline std::unique_ptr<llama::Linear> make_uniform_linear(const MethodSpec& m, c
   const MatrixView<const float> W(w.data.data(), rows, cols);
   if (m.method == "mxint") {
     const MxFormat f{m.bits, 16, MxSemantics::lqer};
-    return std::make_unique<QuantizedLinear>(to_uniform(quantize_mxint(W, f)), bits_per_weight(f, cols),
-                                             activation_format_for(m), name + ":" + to_string(f));
+    return std::make_unique<QuantizedLinear>(quantize_mxint(W, f), activation_format_for(m), name + ":" + to_string(f));
   }
   const UniformFormat f{m.bits, m.group, Symmetry::asymmetric, ScaleType::f16};
   return std::make_unique<QuantizedLinear>(quantize_uniform(W, f), bits_per_weight(f, cols), activation_format_for(m),

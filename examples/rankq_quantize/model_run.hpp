@@ -16,6 +16,7 @@
 #include "llama/perplexity.hpp"
 #include "llama/tokenizer.hpp"
 #include "rankq_quantize/methods.hpp"
+#include "rankq_quantize/model_file.hpp"
 #include "rankq_quantize/progress.hpp"
 
 namespace rankq::example {
@@ -26,6 +27,7 @@ struct ModelRunOptions {
   llama::ParagraphRange eval_range{256, llama::ParagraphRange::npos};
   std::vector<MethodSpec> methods;
   std::size_t threads = 2;
+  std::string out_path;  ///< if set, the (single) quantized method's model is written here
 };
 
 struct ModelRow {
@@ -103,6 +105,7 @@ inline std::vector<ModelRow> run_model(ModelRunOptions o, const FactoryBuilder& 
       return layer;
     });
     bar.finish();
+    if (!o.out_path.empty() && m.method != "fp32") save_quantized_model(o.out_path, weights, model, label);
     const auto r = chunked_perplexity(model, tok, eval_paragraphs, o.eval_range, o.threads, label);
     if (m.method == "fp32") fp32_ppl = r.perplexity;
     rows.push_back(ModelRow{label, m.method == "fp32" ? 32.0 : model.projection_bits_per_weight(), r.perplexity,
