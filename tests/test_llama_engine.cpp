@@ -1,4 +1,4 @@
-// tests/test_llama_engine.cpp — the LLaMA engine on stories260K: greedy sample, reference perplexity, prefill = decode, hooks.
+// tests/test_llama_engine.cpp — the engine on stories260K: greedy sample, reference PPL, prefill = decode, hooks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -26,8 +26,9 @@ namespace llama = rankq::llama;
 std::string data_file(const std::string& name) {
   const std::string path = std::string(RANKQ_SHARED_DATA_DIR) + "/" + name;
   if (!std::ifstream(path))
-    throw std::runtime_error("required test data '" + path +
-                             "' is missing: these tests need /work/shared/data (CMake cache variable RANKQ_SHARED_DATA_DIR)");
+    throw std::runtime_error(
+        "required test data '" + path +
+        "' is missing: these tests need /work/shared/data (CMake cache variable RANKQ_SHARED_DATA_DIR)");
   return path;
 }
 
@@ -172,8 +173,10 @@ TEST(LlamaEngine, ObserverSeesEveryLinearInput) {
   };
   std::vector<Call> calls;
   const std::vector<int> tokens = {1, 403, 407, 261, 378, 432, 383};
-  const auto logits = model().forward_sequence(
-      tokens, [&](const std::string& name, const float* x, std::size_t M, std::size_t K) { calls.push_back({name, M, K, x[0]}); });
+  const auto logits =
+      model().forward_sequence(tokens, [&](const std::string& name, const float* x, std::size_t M, std::size_t K) {
+        calls.push_back({name, M, K, x[0]});
+      });
   EXPECT_EQ(logits, model().forward_sequence(tokens));  // observing changes nothing
   ASSERT_EQ(calls.size(), 35u);
   EXPECT_EQ(model().projection_names().size(), 35u);
@@ -217,14 +220,22 @@ TEST(LlamaEngine, FactoryBuildsEveryProjection) {
   const std::vector<int> tokens = tokenizer().encode("One day, a cat");
   EXPECT_EQ(custom.forward_sequence(tokens), model().forward_sequence(tokens));
 
-  test::expect_invalid([&] { llama::Model bad(weights(), [](const std::string&, const rankq::io::FloatTensor&) {
-                             return std::unique_ptr<llama::Linear>();
-                           }); }, "returned null for 'blk.0.attn_q.weight'");
-  test::expect_invalid([&] { llama::Model bad(weights(), [](const std::string&, const rankq::io::FloatTensor& w) {
-                             std::vector<float> square(64 * 64, 0.0f);
-                             (void)w;
-                             return std::unique_ptr<llama::Linear>(std::make_unique<llama::DenseLinear>(square.data(), 64, 64));
-                           }); }, "built 'blk.0.attn_k.weight' as 64x64, expected 32x64");
+  test::expect_invalid(
+      [&] {
+        llama::Model bad(weights(), [](const std::string&, const rankq::io::FloatTensor&) {
+          return std::unique_ptr<llama::Linear>();
+        });
+      },
+      "returned null for 'blk.0.attn_q.weight'");
+  test::expect_invalid(
+      [&] {
+        llama::Model bad(weights(), [](const std::string&, const rankq::io::FloatTensor& w) {
+          std::vector<float> square(64 * 64, 0.0f);
+          (void)w;
+          return std::unique_ptr<llama::Linear>(std::make_unique<llama::DenseLinear>(square.data(), 64, 64));
+        });
+      },
+      "built 'blk.0.attn_k.weight' as 64x64, expected 32x64");
   test::expect_invalid([] { (void)model().projection("output.weight"); }, "is not a projection");
 }
 
@@ -307,13 +318,16 @@ TEST(LlamaEngine, RejectsMalformedWeights) {
   test::expect_invalid([&] { llama::Model m(missing); }, "has no tensor 'blk.3.ffn_up.weight'");
   rankq::io::LlamaModel misshaped = weights();
   misshaped.tensors.at("blk.0.attn_k.weight").shape = {64, 32};
-  test::expect_invalid([&] { llama::Model m(misshaped); }, "'blk.0.attn_k.weight' has shape [64x32] with 2048 values, expected [32x64]");
+  test::expect_invalid([&] { llama::Model m(misshaped); },
+                       "'blk.0.attn_k.weight' has shape [64x32] with 2048 values, expected [32x64]");
   rankq::io::LlamaModel not_finite = weights();
   not_finite.tensors.at("blk.1.ffn_norm.weight").data[5] = std::nanf("");
-  test::expect_invalid([&] { llama::Model m(not_finite); }, "'blk.1.ffn_norm.weight' has a non-finite value at index 5");
+  test::expect_invalid([&] { llama::Model m(not_finite); },
+                       "'blk.1.ffn_norm.weight' has a non-finite value at index 5");
   not_finite = weights();
   not_finite.tensors.at("blk.1.ffn_down.weight").data[172 + 3] = INFINITY;
-  test::expect_invalid([&] { llama::Model m(not_finite); }, "'blk.1.ffn_down.weight' has a non-finite value at row 1, column 3");
+  test::expect_invalid([&] { llama::Model m(not_finite); },
+                       "'blk.1.ffn_down.weight' has a non-finite value at row 1, column 3");
   rankq::io::LlamaModel bad_heads = weights();
   bad_heads.config.n_kv_heads = 3;
   test::expect_invalid([&] { llama::Model m(bad_heads); }, "n_heads = 8 not a multiple of n_kv_heads = 3");
@@ -333,7 +347,8 @@ TEST(LlamaEngine, RejectsBadArguments) {
                        "not inside the 4300 paragraphs");
   options.range = {0, 1};
   options.context = 1;
-  test::expect_invalid([&] { (void)llama::evaluate_perplexity(model(), tokenizer(), paragraphs(), options); }, "context");
+  test::expect_invalid([&] { (void)llama::evaluate_perplexity(model(), tokenizer(), paragraphs(), options); },
+                       "context");
   test::expect_invalid([] { (void)llama::generate_greedy(model(), {}, 10); }, "'prompt' is empty");
 }
 

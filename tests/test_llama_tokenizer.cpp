@@ -1,4 +1,4 @@
-// tests/test_llama_tokenizer.cpp — the llama2.c tokenizer: known encodings, a literal llama2.c transcription, round trips, bad files.
+// tests/test_llama_tokenizer.cpp — tokenizer: known encodings, llama2.c transcription, round trips, bad files.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -23,8 +23,9 @@ using rankq::llama::Tokenizer;
 std::string data_file(const std::string& name) {
   const std::string path = std::string(RANKQ_SHARED_DATA_DIR) + "/" + name;
   if (!std::ifstream(path))
-    throw std::runtime_error("required test data '" + path +
-                             "' is missing: these tests need /work/shared/data (CMake cache variable RANKQ_SHARED_DATA_DIR)");
+    throw std::runtime_error(
+        "required test data '" + path +
+        "' is missing: these tests need /work/shared/data (CMake cache variable RANKQ_SHARED_DATA_DIR)");
   return path;
 }
 
@@ -82,7 +83,8 @@ std::vector<int> llama2c_encode(const Tokenizer& t, const std::string& text) {
 }
 
 /// Serialises a vocabulary in the tokenizer.bin format.
-std::string tokenizer_bytes(const std::vector<std::string>& pieces, const std::vector<float>& scores, std::int32_t max_len) {
+std::string tokenizer_bytes(const std::vector<std::string>& pieces, const std::vector<float>& scores,
+                            std::int32_t max_len) {
   std::string out(reinterpret_cast<const char*>(&max_len), 4);
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     const auto len = static_cast<std::int32_t>(pieces[i].size());
@@ -157,15 +159,16 @@ TEST(LlamaTokenizer, KnownEncodingsLlama2Vocabulary) {
   EXPECT_EQ(t.encode("I believe the meaning of life is"), (std::vector<int>{1, 306, 4658, 278, 6593, 310, 2834, 338}));
   EXPECT_EQ(t.encode("Simply put, the theory of relativity states that "),
             (std::vector<int>{1, 3439, 17632, 1925, 29892, 278, 6368, 310, 14215, 537, 5922, 393, 29871}));
-  EXPECT_EQ(t.encode("A brief message congratulating the team on the launch:\n\n        Hi everyone,\n\n        I just "),
-            (std::vector<int>{1, 319, 11473, 2643, 378, 629, 271, 18099, 278, 3815, 373, 278, 6826, 29901, 13, 13, 4706,
-                              6324, 14332, 29892, 13, 13, 4706, 306, 925, 29871}));
+  EXPECT_EQ(
+      t.encode("A brief message congratulating the team on the launch:\n\n        Hi everyone,\n\n        I just "),
+      (std::vector<int>{1,     319, 11473, 2643, 378,  629,   271,   18099, 278, 3815, 373, 278, 6826,
+                        29901, 13,  13,    4706, 6324, 14332, 29892, 13,    13,  4706, 306, 925, 29871}));
   EXPECT_EQ(t.encode("Translate English to French:\n\n        sea otter => loutre de mer\n        peppermint => menthe "
                      "poivr\xC3\xA9\x65\n        plush girafe => girafe peluche\n        cheese =>"),
-            (std::vector<int>{1,   4103, 9632, 4223, 304,  5176, 29901, 13,   13,  4706, 7205, 4932, 357,
-                              1149, 301, 449,  276,  316,  2778, 13,    4706, 1236, 407, 837,  524,  1149,
-                              6042, 354, 772,  440,  29878, 1318, 13,   4706, 715,  1878, 330, 3055, 1725,
-                              1149, 330, 3055, 1725, 4639, 28754, 13,   4706, 923,  968,  1149}));
+            (std::vector<int>{1,    4103, 9632, 4223, 304,   5176,  29901, 13,   13,   4706, 7205, 4932, 357,
+                              1149, 301,  449,  276,  316,   2778,  13,    4706, 1236, 407,  837,  524,  1149,
+                              6042, 354,  772,  440,  29878, 1318,  13,    4706, 715,  1878, 330,  3055, 1725,
+                              1149, 330,  3055, 1725, 4639,  28754, 13,    4706, 923,  968,  1149}));
 }
 
 TEST(LlamaTokenizer, MatchesLiteralLlama2cTranscription) {
@@ -187,7 +190,8 @@ TEST(LlamaTokenizer, MatchesLiteralLlama2cTranscription) {
 
 TEST(LlamaTokenizer, DecodeRoundTrips) {
   const Tokenizer& t = tok512();
-  for (std::size_t i = 0; i < 300; ++i) EXPECT_EQ(t.decode(t.encode(paragraphs()[i])), paragraphs()[i]) << "paragraph " << i;
+  for (std::size_t i = 0; i < 300; ++i)
+    EXPECT_EQ(t.decode(t.encode(paragraphs()[i])), paragraphs()[i]) << "paragraph " << i;
   std::mt19937 rng(11);
   for (int i = 0; i < 200; ++i) {
     std::string s(1 + rng() % 30, ' ');
@@ -202,12 +206,13 @@ TEST(LlamaTokenizer, DecodeRoundTrips) {
 }
 
 TEST(LlamaTokenizer, MergesHighestScoreLeftmostFirst) {
-  const Tokenizer t = synthetic({{" ", 0}, {"a", 0}, {"b", 0}, {"c", 0}, {"ab", -1}, {"bc", -0.5f}, {"aa", -2}, {" a", -9}});
+  const Tokenizer t =
+      synthetic({{" ", 0}, {"a", 0}, {"b", 0}, {"c", 0}, {"ab", -1}, {"bc", -0.5f}, {"aa", -2}, {" a", -9}});
   const int space = 259, a = 260, b = 261, c = 262, ab = 263, bc = 264, aa = 265, space_a = 266;
   EXPECT_EQ(t.encode("abc"), (std::vector<int>{1, space_a, bc}));  // "bc" (-0.5) beats "ab" (-1); " a" last
   EXPECT_EQ(t.encode("abc", false), (std::vector<int>{space_a, bc}));
   EXPECT_EQ(t.encode("aaa", false), (std::vector<int>{space, aa, a}));  // tie: the leftmost "aa" merges
-  EXPECT_EQ(t.encode("ba", false), (std::vector<int>{space, b, a}));   // no "ba", and " b" is not a piece
+  EXPECT_EQ(t.encode("ba", false), (std::vector<int>{space, b, a}));    // no "ba", and " b" is not a piece
   EXPECT_EQ(t.encode("cab", false), (std::vector<int>{space, c, ab}));
 }
 

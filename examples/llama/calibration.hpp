@@ -1,4 +1,4 @@
-// llama/calibration.hpp — runs a model over a paragraph range and streams every linear layer's input activations to callbacks.
+// llama/calibration.hpp — streams every linear layer's input activations over a paragraph range to callbacks.
 #pragma once
 
 #include <chrono>
@@ -70,8 +70,9 @@ inline CalibrationSummary run_calibration(const Model& model, const Tokenizer& t
   const ParagraphRange range = options.range.resolved(paragraphs.size(), fn);
   const std::size_t context = options.context == 0 ? model.max_positions() : options.context;
   if (context > model.max_positions())
-    rankq::detail::throw_argument(fn, "options.context", "= " + std::to_string(context) + " exceeds seq_len = " +
-                                                             std::to_string(model.max_positions()));
+    rankq::detail::throw_argument(
+        fn, "options.context",
+        "= " + std::to_string(context) + " exceeds seq_len = " + std::to_string(model.max_positions()));
   const auto start = std::chrono::steady_clock::now();
   CalibrationSummary summary;
   for (std::size_t p = range.begin; p < range.end; ++p) {

@@ -1,4 +1,4 @@
-// llama/generate.hpp — greedy (argmax) generation with the KV-cached decode path, as llama2.c's `generate` at temperature 0.
+// llama/generate.hpp — greedy (argmax) generation with the KV-cached decode path (llama2.c at temperature 0).
 #pragma once
 
 #include <algorithm>

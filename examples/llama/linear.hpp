@@ -1,4 +1,4 @@
-// llama/linear.hpp — the pluggable linear-layer interface of the LLaMA engine, the fp32 DenseLinear and the layer factory type.
+// llama/linear.hpp — the pluggable Linear interface, the fp32 DenseLinear and the layer factory type.
 #pragma once
 
 #include <cmath>
@@ -46,7 +46,8 @@ inline std::pair<std::size_t, std::size_t> check_matrix_tensor(const rankq::io::
                                                                const std::string& tensor_name) {
   const std::string where = "rankq::llama: tensor '" + tensor_name + "'";
   if (weight.shape.size() != 2)
-    throw rankq::invalid_argument(where + " has " + std::to_string(weight.shape.size()) + " dimensions: expected 2 ([out][in])");
+    throw rankq::invalid_argument(where + " has " + std::to_string(weight.shape.size()) +
+                                  " dimensions: expected 2 ([out][in])");
   const auto rows = static_cast<std::size_t>(weight.shape[0]), cols = static_cast<std::size_t>(weight.shape[1]);
   if (rows == 0 || cols == 0 || weight.data.size() / cols != rows || weight.data.size() % cols != 0)
     throw rankq::invalid_argument(where + " has shape " + std::to_string(rows) + "x" + std::to_string(cols) + " but " +
@@ -76,7 +77,8 @@ class DenseLinear final : public Linear {
   }
 
   /// From a model tensor (validated: 2-D, sizes consistent, finite).
-  static std::unique_ptr<DenseLinear> from_tensor(const std::string& tensor_name, const rankq::io::FloatTensor& weight) {
+  static std::unique_ptr<DenseLinear> from_tensor(const std::string& tensor_name,
+                                                  const rankq::io::FloatTensor& weight) {
     const auto [rows, cols] = rankq::llama::detail::check_matrix_tensor(weight, tensor_name);
     return std::make_unique<DenseLinear>(weight.data.data(), rows, cols);
   }

@@ -107,18 +107,19 @@ int run(const Arguments& args) {
   if (!tokenizer) {
     if (args.tokenizer_path.empty())
       throw std::invalid_argument("a llama2.c model needs --tokenizer (e.g. tok512.bin)");
-    tokenizer = std::make_unique<rankq::llama::Tokenizer>(rankq::llama::Tokenizer::from_file(
-        args.tokenizer_path, static_cast<std::size_t>(weights.config.vocab_size)));
+    tokenizer = std::make_unique<rankq::llama::Tokenizer>(
+        rankq::llama::Tokenizer::from_file(args.tokenizer_path, static_cast<std::size_t>(weights.config.vocab_size)));
   }
   const rankq::llama::Model model(weights);
   const auto& c = model.config();
 
   if (args.command == "info") {
     reject_unknown_options(args, {});
-    std::printf("dim %d, hidden_dim %d, n_layers %d, n_heads %d, n_kv_heads %d, vocab_size %d, seq_len %d, "
-                "norm_eps %g, rope_theta %g; tokenizer: %zu tokens\n",
-                c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len,
-                static_cast<double>(c.norm_eps), static_cast<double>(c.rope_theta), tokenizer->vocab_size());
+    std::printf(
+        "dim %d, hidden_dim %d, n_layers %d, n_heads %d, n_kv_heads %d, vocab_size %d, seq_len %d, "
+        "norm_eps %g, rope_theta %g; tokenizer: %zu tokens\n",
+        c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len,
+        static_cast<double>(c.norm_eps), static_cast<double>(c.rope_theta), tokenizer->vocab_size());
     return 0;
   }
   if (args.command == "generate") {
@@ -126,9 +127,8 @@ int run(const Arguments& args) {
     const auto prompt_it = args.options.find("prompt");
     const std::string prompt = prompt_it == args.options.end() ? "" : prompt_it->second;
     const std::vector<int> prompt_tokens = tokenizer->encode(prompt, true, false);
-    const std::vector<int> generated =
-        rankq::llama::generate_greedy(model, prompt_tokens, count_option(args, "steps", 256),
-                                      {tokenizer->bos_id(), tokenizer->eos_id()});
+    const std::vector<int> generated = rankq::llama::generate_greedy(
+        model, prompt_tokens, count_option(args, "steps", 256), {tokenizer->bos_id(), tokenizer->eos_id()});
     std::vector<int> all = prompt_tokens;
     all.insert(all.end(), generated.begin(), generated.end());
     std::printf("%s\n", tokenizer->decode(all).c_str());
@@ -145,8 +145,8 @@ int run(const Arguments& args) {
     options.threads = count_option(args, "threads", 2);
     options.context = count_option(args, "context", 0);
     const auto r = rankq::llama::evaluate_perplexity(model, *tokenizer, paragraphs, options);
-    std::printf("paragraphs %zu (of %zu), tokens %zu, mean NLL %.6f, PPL %.5f, %.2f s, %.0f tokens/s\n",
-                r.paragraphs, paragraphs.size(), r.tokens, r.mean_nll, r.perplexity, r.seconds, r.tokens_per_second);
+    std::printf("paragraphs %zu (of %zu), tokens %zu, mean NLL %.6f, PPL %.5f, %.2f s, %.0f tokens/s\n", r.paragraphs,
+                paragraphs.size(), r.tokens, r.mean_nll, r.perplexity, r.seconds, r.tokens_per_second);
     return 0;
   }
   throw std::invalid_argument("unknown command '" + args.command + "'");

@@ -1,4 +1,4 @@
-// llama/model.hpp — the LLaMA forward pass (prefill over a whole sequence and KV-cached decode) over pluggable Linear layers.
+// llama/model.hpp — the LLaMA forward pass (prefill and KV-cached decode) over pluggable Linear layers.
 #pragma once
 
 #include <algorithm>
@@ -27,7 +27,7 @@ using ActivationObserver =
 
 /// The 7 projections of a block, in the order the forward pass runs them (GGUF suffixes).
 inline const std::vector<std::string>& projection_suffixes() {
-  static const std::vector<std::string> suffixes = {"attn_q", "attn_k", "attn_v", "attn_output",
+  static const std::vector<std::string> suffixes = {"attn_q",   "attn_k", "attn_v",  "attn_output",
                                                     "ffn_gate", "ffn_up", "ffn_down"};
   return suffixes;
 }
@@ -60,7 +60,8 @@ class Model {
       : config_(weights.config) {
     validate_config();
     const auto& c = config_;
-    const std::size_t dim = size(c.dim), kv_dim = shape_.kv_dim(), hidden = size(c.hidden_dim), vocab = size(c.vocab_size);
+    const std::size_t dim = size(c.dim), kv_dim = shape_.kv_dim(), hidden = size(c.hidden_dim),
+                      vocab = size(c.vocab_size);
     embedding_ = vector_tensor(weights, "token_embd.weight", vocab * dim, {vocab, dim});
     const std::string classifier_name = weights.tensors.count("output.weight") ? "output.weight" : "token_embd.weight";
     const auto& classifier = find_tensor(weights, classifier_name);
@@ -68,9 +69,8 @@ class Model {
     classifier_ = DenseLinear::from_tensor(classifier_name, classifier);
     final_norm_ = vector_tensor(weights, "output_norm.weight", dim, {dim});
     const std::map<std::string, std::pair<std::size_t, std::size_t>> shapes = {
-        {"attn_q", {dim, dim}},       {"attn_k", {kv_dim, dim}},    {"attn_v", {kv_dim, dim}},
-        {"attn_output", {dim, dim}},  {"ffn_gate", {hidden, dim}},  {"ffn_up", {hidden, dim}},
-        {"ffn_down", {dim, hidden}}};
+        {"attn_q", {dim, dim}},      {"attn_k", {kv_dim, dim}}, {"attn_v", {kv_dim, dim}},  {"attn_output", {dim, dim}},
+        {"ffn_gate", {hidden, dim}}, {"ffn_up", {hidden, dim}}, {"ffn_down", {dim, hidden}}};
     for (std::size_t l = 0; l < size(c.n_layers); ++l) {
       Block block;
       block.attn_norm = vector_tensor(weights, block_tensor_name(l, "attn_norm"), dim, {dim});
@@ -82,7 +82,8 @@ class Model {
         expect_shape(tensor, name, {out, in});
         block.names[p] = name;
         block.layers[p] = make_linear(name, tensor);
-        if (!block.layers[p]) throw rankq::invalid_argument("rankq::llama::Model: the layer factory returned null for '" + name + "'");
+        if (!block.layers[p])
+          throw rankq::invalid_argument("rankq::llama::Model: the layer factory returned null for '" + name + "'");
         if (block.layers[p]->out_features() != out || block.layers[p]->in_features() != in)
           throw rankq::invalid_argument("rankq::llama::Model: the layer factory built '" + name + "' as " +
                                         std::to_string(block.layers[p]->out_features()) + "x" +
@@ -103,7 +104,8 @@ class Model {
 
   /// Prefill: runs tokens[0..n) at positions 0..n-1 with causal attention, every linear layer called once
   /// with M = n. Returns the logits of every position, n x vocab_size row-major (row i predicts token i+1).
-  std::vector<float> forward_sequence(const std::vector<int>& tokens, const ActivationObserver& observer = nullptr) const {
+  std::vector<float> forward_sequence(const std::vector<int>& tokens,
+                                      const ActivationObserver& observer = nullptr) const {
     if (tokens.empty()) rankq::detail::throw_argument("llama::Model::forward_sequence", "tokens", "is empty");
     KvCache cache(blocks_.size(), tokens.size(), shape_.kv_dim());
     std::vector<float> logits(tokens.size() * vocab_size());
@@ -121,15 +123,17 @@ class Model {
     rankq::detail::require_non_null(tokens, n, fn, "tokens");
     rankq::detail::require_non_null(logits, n, fn, "logits");
     if (start_pos + n > std::min(max_positions(), cache.capacity()))
-      rankq::detail::throw_argument(fn, "start_pos", "+ n = " + std::to_string(start_pos + n) + " exceeds the context of " +
-                                                        std::to_string(std::min(max_positions(), cache.capacity())) + " positions");
+      rankq::detail::throw_argument(fn, "start_pos",
+                                    "+ n = " + std::to_string(start_pos + n) + " exceeds the context of " +
+                                        std::to_string(std::min(max_positions(), cache.capacity())) + " positions");
     const std::size_t dim = size(config_.dim), kv_dim = shape_.kv_dim(), hidden = size(config_.hidden_dim);
     std::vector<float> x(n * dim), normed(n * dim), q(n * dim), k(n * kv_dim), v(n * kv_dim), attended(n * dim),
         delta(n * dim), gate(n * hidden), up(n * hidden), scores(start_pos + n);
     for (std::size_t i = 0; i < n; ++i) {
       if (tokens[i] < 0 || static_cast<std::size_t>(tokens[i]) >= vocab_size())
-        rankq::detail::throw_argument(fn, "tokens", "[" + std::to_string(i) + "] = " + std::to_string(tokens[i]) +
-                                                       " is outside the vocabulary of " + std::to_string(vocab_size()));
+        rankq::detail::throw_argument(fn, "tokens",
+                                      "[" + std::to_string(i) + "] = " + std::to_string(tokens[i]) +
+                                          " is outside the vocabulary of " + std::to_string(vocab_size()));
       std::copy_n(embedding_.data() + static_cast<std::size_t>(tokens[i]) * dim, dim, x.data() + i * dim);
     }
     auto run = [&](const Block& block, std::size_t p, const float* input, float* output) {
@@ -170,7 +174,8 @@ class Model {
     for (const auto& block : blocks_)
       for (std::size_t p = 0; p < kProjections; ++p)
         if (block.names[p] == tensor_name) return *block.layers[p];
-    rankq::detail::throw_argument("llama::Model::projection", "tensor_name", "'" + tensor_name + "' is not a projection");
+    rankq::detail::throw_argument("llama::Model::projection", "tensor_name",
+                                  "'" + tensor_name + "' is not a projection");
   }
 
   /// All projection tensor names, block by block in forward order.
@@ -207,13 +212,15 @@ class Model {
     const auto fail = [](const std::string& problem) {
       throw rankq::invalid_argument("rankq::llama::Model: argument 'weights.config' " + problem);
     };
-    if (c.dim <= 0 || c.hidden_dim <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 || c.vocab_size <= 0 ||
-        c.seq_len <= 0)
+    if (c.dim <= 0 || c.hidden_dim <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 ||
+        c.vocab_size <= 0 || c.seq_len <= 0)
       fail("has a non-positive size (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len)");
     if (c.dim % c.n_heads != 0 || (c.dim / c.n_heads) % 2 != 0)
-      fail("has dim = " + std::to_string(c.dim) + " not an even head size times n_heads = " + std::to_string(c.n_heads));
+      fail("has dim = " + std::to_string(c.dim) +
+           " not an even head size times n_heads = " + std::to_string(c.n_heads));
     if (c.n_heads % c.n_kv_heads != 0)
-      fail("has n_heads = " + std::to_string(c.n_heads) + " not a multiple of n_kv_heads = " + std::to_string(c.n_kv_heads));
+      fail("has n_heads = " + std::to_string(c.n_heads) +
+           " not a multiple of n_kv_heads = " + std::to_string(c.n_kv_heads));
     if (!(c.norm_eps > 0.0f) || !(c.rope_theta > 0.0f)) fail("has a non-positive norm_eps or rope_theta");
     shape_ = {size(c.n_heads), size(c.n_kv_heads), size(c.dim / c.n_heads)};
   }
@@ -225,7 +232,8 @@ class Model {
     return it->second;
   }
 
-  static void expect_shape(const rankq::io::FloatTensor& t, const std::string& name, const std::vector<std::size_t>& shape) {
+  static void expect_shape(const rankq::io::FloatTensor& t, const std::string& name,
+                           const std::vector<std::size_t>& shape) {
     bool ok = t.shape.size() == shape.size();
     for (std::size_t i = 0; ok && i < shape.size(); ++i) ok = t.shape[i] == shape[i];
     std::size_t count = 1;
@@ -239,8 +247,8 @@ class Model {
     }
   }
 
-  static std::vector<float> vector_tensor(const rankq::io::LlamaModel& weights, const std::string& name, std::size_t count,
-                                          const std::vector<std::size_t>& shape) {
+  static std::vector<float> vector_tensor(const rankq::io::LlamaModel& weights, const std::string& name,
+                                          std::size_t count, const std::vector<std::size_t>& shape) {
     const auto& t = find_tensor(weights, name);
     expect_shape(t, name, shape);
     for (std::size_t i = 0; i < count; ++i)
@@ -262,7 +270,8 @@ class Model {
 /// thread; many sessions may share one Model.
 class DecodeSession {
  public:
-  explicit DecodeSession(const Model& model) : model_(&model), cache_(model.make_cache()), logits_(model.vocab_size()) {}
+  explicit DecodeSession(const Model& model)
+      : model_(&model), cache_(model.make_cache()), logits_(model.vocab_size()) {}
 
   /// Runs `token` at position `pos` and returns the logits predicting position pos + 1 (valid until the next
   /// call). Positions 0..pos-1 must have been run before in this session; running an earlier position again

@@ -1,5 +1,4 @@
-// llama/ops.hpp — the non-linear building blocks of the LLaMA forward pass: RMSNorm, RoPE, causal GQA attention, SwiGLU.
-// Each follows llama2.c's run.c operation for operation (fp32, same summation order).
+// llama/ops.hpp — RMSNorm, RoPE, causal GQA attention and SwiGLU, operation for operation as llama2.c's run.c.
 #pragma once
 
 #include <cmath>
@@ -77,8 +76,8 @@ struct AttentionShape {
 
 /// Causal attention of one query row at absolute position `pos` against cached keys/values of positions
 /// 0..pos (rows of kv_dim floats, row stride kv_dim). `scores` has room for pos + 1 floats; `out` gets dim floats.
-inline void attend(const float* query, std::size_t pos, const float* keys, const float* values, const AttentionShape& shape,
-                   float* scores, float* out) {
+inline void attend(const float* query, std::size_t pos, const float* keys, const float* values,
+                   const AttentionShape& shape, float* scores, float* out) {
   const std::size_t kv_dim = shape.kv_dim(), group = shape.n_heads / shape.n_kv_heads;
   const float scale = std::sqrt(static_cast<float>(shape.head_size));
   for (std::size_t h = 0; h < shape.n_heads; ++h) {

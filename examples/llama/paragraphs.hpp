@@ -1,4 +1,4 @@
-// llama/paragraphs.hpp — the evaluation text protocol: paragraphs split on blank lines, paragraph ranges, context windows.
+// llama/paragraphs.hpp — the evaluation text protocol: blank-line paragraphs, paragraph ranges, context windows.
 #pragma once
 
 #include <algorithm>
@@ -45,7 +45,9 @@ inline std::string read_text_file(const std::string& path) {
 }
 
 /// split_paragraphs(read_text_file(path)).
-inline std::vector<std::string> load_paragraphs(const std::string& path) { return split_paragraphs(read_text_file(path)); }
+inline std::vector<std::string> load_paragraphs(const std::string& path) {
+  return split_paragraphs(read_text_file(path));
+}
 
 /// A half-open range [begin, end) of paragraph indices; end = npos means "to the last paragraph".
 struct ParagraphRange {
@@ -57,8 +59,9 @@ struct ParagraphRange {
   ParagraphRange resolved(std::size_t count, const char* function) const {
     const std::size_t e = end == npos ? count : end;
     if (begin > e || e > count)
-      rankq::detail::throw_argument(function, "range", "= [" + std::to_string(begin) + ", " + std::to_string(e) +
-                                                          ") is not inside the " + std::to_string(count) + " paragraphs");
+      rankq::detail::throw_argument(function, "range",
+                                    "= [" + std::to_string(begin) + ", " + std::to_string(e) + ") is not inside the " +
+                                        std::to_string(count) + " paragraphs");
     return {begin, e};
   }
 };

@@ -1,4 +1,4 @@
-// llama/perplexity.hpp — paragraph-level perplexity (the data README's protocol), multithreaded over paragraphs, deterministic.
+// llama/perplexity.hpp — paragraph perplexity (the data README's protocol), threaded over paragraphs, deterministic.
 #pragma once
 
 #include <algorithm>
@@ -21,9 +21,9 @@
 namespace rankq::llama {
 
 struct PerplexityOptions {
-  ParagraphRange range;    ///< paragraphs [begin, end) to score (default: all)
-  std::size_t threads = 2; ///< worker threads (std::thread); the result does not depend on it
-  std::size_t context = 0; ///< positions per forward call; 0 = the model's seq_len
+  ParagraphRange range;     ///< paragraphs [begin, end) to score (default: all)
+  std::size_t threads = 2;  ///< worker threads (std::thread); the result does not depend on it
+  std::size_t context = 0;  ///< positions per forward call; 0 = the model's seq_len
   /// Optional: called after each paragraph with (paragraphs done, paragraphs in the range). Calls come from
   /// the worker threads but never overlap, and `done` increases by one per call.
   std::function<void(std::size_t done, std::size_t total)> progress;
@@ -31,13 +31,13 @@ struct PerplexityOptions {
 
 struct PerplexityResult {
   std::size_t paragraphs = 0;
-  std::size_t tokens = 0;        ///< scored tokens (every token after BOS)
-  double mean_nll = 0.0;         ///< nats per scored token
-  double perplexity = 0.0;       ///< exp(mean_nll)
-  double seconds = 0.0;          ///< wall time including tokenization
-  double tokens_per_second = 0.0;  ///< scored tokens / seconds
-  std::vector<double> paragraph_nll;            ///< per paragraph of the range: summed NLL (for paired comparisons)
-  std::vector<std::size_t> paragraph_tokens;    ///< per paragraph of the range: scored tokens
+  std::size_t tokens = 0;                     ///< scored tokens (every token after BOS)
+  double mean_nll = 0.0;                      ///< nats per scored token
+  double perplexity = 0.0;                    ///< exp(mean_nll)
+  double seconds = 0.0;                       ///< wall time including tokenization
+  double tokens_per_second = 0.0;             ///< scored tokens / seconds
+  std::vector<double> paragraph_nll;          ///< per paragraph of the range: summed NLL (for paired comparisons)
+  std::vector<std::size_t> paragraph_tokens;  ///< per paragraph of the range: scored tokens
 };
 
 /// Negative log-likelihood (natural log) of `target` under softmax(logits[0..n)), computed in double.
@@ -75,11 +75,13 @@ inline PerplexityResult evaluate_perplexity(const Model& model, const Tokenizer&
   const ParagraphRange range = options.range.resolved(paragraphs.size(), fn);
   const std::size_t context = options.context == 0 ? model.max_positions() : options.context;
   if (context < 2 || context > model.max_positions())
-    rankq::detail::throw_argument(fn, "options.context", "= " + std::to_string(context) + ": must be in [2, seq_len = " +
-                                                             std::to_string(model.max_positions()) + "]");
+    rankq::detail::throw_argument(
+        fn, "options.context",
+        "= " + std::to_string(context) + ": must be in [2, seq_len = " + std::to_string(model.max_positions()) + "]");
   if (tokenizer.vocab_size() != model.vocab_size())
-    rankq::detail::throw_argument(fn, "tokenizer", "has " + std::to_string(tokenizer.vocab_size()) +
-                                                       " tokens, the model " + std::to_string(model.vocab_size()));
+    rankq::detail::throw_argument(
+        fn, "tokenizer",
+        "has " + std::to_string(tokenizer.vocab_size()) + " tokens, the model " + std::to_string(model.vocab_size()));
   const auto start = std::chrono::steady_clock::now();
   const std::size_t count = range.end - range.begin;
   PerplexityResult result;

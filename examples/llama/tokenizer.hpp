@@ -1,4 +1,4 @@
-// llama/tokenizer.hpp — the llama2.c BPE tokenizer (tokenizer.bin / GGUF vocabulary): encode exactly as llama2.c, decode.
+// llama/tokenizer.hpp — the llama2.c BPE tokenizer (tokenizer.bin or GGUF vocabulary): llama2.c encode, decode.
 #pragma once
 
 #include <cstddef>
@@ -42,7 +42,8 @@ class Tokenizer {
   }
 
   /// Parses the tokenizer.bin format from memory; `source` names the data in error messages.
-  static Tokenizer from_bytes(const std::string& bytes, const std::string& source, std::size_t expected_vocab_size = 0) {
+  static Tokenizer from_bytes(const std::string& bytes, const std::string& source,
+                              std::size_t expected_vocab_size = 0) {
     const std::string where = "rankq::llama::Tokenizer: tokenizer file '" + source + "'";
     std::size_t offset = 0;
     auto read_i32 = [&](const char* what) {
@@ -66,8 +67,8 @@ class Tokenizer {
       offset += 4;
       const std::int32_t length = read_i32(("the length of " + record).c_str());
       if (length < 0 || length > max_token_length)
-        throw format_error(where + ": " + record + " has length " + std::to_string(length) + ", not in [0, max_token_length = " +
-                           std::to_string(max_token_length) + "]");
+        throw format_error(where + ": " + record + " has length " + std::to_string(length) +
+                           ", not in [0, max_token_length = " + std::to_string(max_token_length) + "]");
       if (bytes.size() - offset < static_cast<std::size_t>(length))
         throw format_error(where + " is truncated inside the bytes of " + record);
       pieces.emplace_back(bytes.data() + offset, static_cast<std::size_t>(length));
@@ -83,7 +84,8 @@ class Tokenizer {
   /// Builds the tokenizer from a GGUF vocabulary (tokenizer.ggml.tokens / scores / bos / eos): SentencePiece's
   /// U+2581 "▁" is turned back into a space, as llama2.c's exporter does. A negative bos / eos (absent from
   /// the file) means llama2.c's fixed ids 1 / 2.
-  static Tokenizer from_vocabulary(std::vector<std::string> tokens, std::vector<float> scores, int bos = 1, int eos = 2) {
+  static Tokenizer from_vocabulary(std::vector<std::string> tokens, std::vector<float> scores, int bos = 1,
+                                   int eos = 2) {
     if (bos < 0) bos = 1;
     if (eos < 0) eos = 2;
     static const std::string kSentencePieceSpace = "\xE2\x96\x81";
@@ -164,8 +166,8 @@ class Tokenizer {
   Tokenizer(std::vector<std::string> pieces, std::vector<float> scores, int bos, int eos, const std::string& where)
       : pieces_(std::move(pieces)), scores_(std::move(scores)), bos_(bos), eos_(eos) {
     if (pieces_.size() != scores_.size())
-      throw format_error(where + ": " + std::to_string(pieces_.size()) + " pieces but " + std::to_string(scores_.size()) +
-                         " scores");
+      throw format_error(where + ": " + std::to_string(pieces_.size()) + " pieces but " +
+                         std::to_string(scores_.size()) + " scores");
     if (pieces_.size() < 256 + kByteTokenOffset)
       throw format_error(where + " has " + std::to_string(pieces_.size()) +
                          " tokens: need at least 259 (specials 0..2 and the 256 byte tokens)");
@@ -189,8 +191,9 @@ class Tokenizer {
 
   std::size_t checked_id(int id, const char* what) const {
     if (id < 0 || static_cast<std::size_t>(id) >= pieces_.size())
-      rankq::detail::throw_argument(what, "id", "= " + std::to_string(id) + ": outside the vocabulary of " +
-                                             std::to_string(pieces_.size()) + " tokens");
+      rankq::detail::throw_argument(
+          what, "id",
+          "= " + std::to_string(id) + ": outside the vocabulary of " + std::to_string(pieces_.size()) + " tokens");
     return static_cast<std::size_t>(id);
   }
 
@@ -204,7 +207,9 @@ class Tokenizer {
   void merge_pairs(std::vector<int>& tokens) const {
     constexpr float kNoMerge = -1e10f;
     std::vector<int> pair_id(tokens.size(), -1);
-    auto refresh = [&](std::size_t i) { pair_id[i] = i + 1 < tokens.size() ? merged_id(tokens[i], tokens[i + 1]) : -1; };
+    auto refresh = [&](std::size_t i) {
+      pair_id[i] = i + 1 < tokens.size() ? merged_id(tokens[i], tokens[i + 1]) : -1;
+    };
     for (std::size_t i = 0; i < tokens.size(); ++i) refresh(i);
     while (tokens.size() > 1) {
       float best_score = kNoMerge;
