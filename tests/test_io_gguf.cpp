@@ -126,7 +126,8 @@ struct Builder {
     for (std::size_t i = 0; i < tensors.size(); ++i) end = std::max<std::size_t>(end, data_start + offsets[i] + tensors[i].data.size());
     if (!tensors.empty()) b.resize(end, 0);
     for (std::size_t i = 0; i < tensors.size(); ++i) {
-      std::memcpy(b.data() + data_start + offsets[i], tensors[i].data.data(), tensors[i].data.size());
+      if (!tensors[i].data.empty())
+        std::memcpy(b.data() + data_start + offsets[i], tensors[i].data.data(), tensors[i].data.size());
       boundaries.push_back(data_start + offsets[i] + tensors[i].data.size());
     }
     return b;
@@ -198,19 +199,68 @@ TEST(IoGguf, RealFileLlamaModelAndVocab) {
   }
 }
 
-TEST(IoGguf, RealFileTruncatedAtEveryHeaderByteAndTensorEnd) {
+/// Ends of every section of the real v1 file's header (fields, each metadata entry, every 64th element of each
+/// array, each tensor info), found by a walk independent of the parser (it knows only the types this file uses).
+std::vector<std::size_t> real_header_boundaries(const std::vector<std::uint8_t>& raw) {
+  rankq::io::ByteReader in(raw.data(), raw.size(), "walk");
+  std::vector<std::size_t> ends;
+  const auto skip_value = [&](std::uint32_t type) {
+    if (type == 8) in.skip(in.u32("len"), "str");
+    else if (type == 4 || type == 5 || type == 6) in.skip(4, "scalar");
+    else ADD_FAILURE() << "unexpected type " << type;
+  };
+  in.skip(8, "magic+version");
+  ends.push_back(in.pos());
+  const std::uint32_t n_tensors = in.u32("n_tensors");
+  ends.push_back(in.pos());
+  const std::uint32_t n_kv = in.u32("n_kv");
+  ends.push_back(in.pos());
+  for (std::uint32_t i = 0; i < n_kv; ++i) {
+    in.skip(in.u32("key len"), "key");
+    ends.push_back(in.pos());
+    const std::uint32_t type = in.u32("type");
+    ends.push_back(in.pos());
+    if (type != 9) {
+      skip_value(type);
+    } else {
+      const std::uint32_t et = in.u32("elem type"), n = in.u32("n");
+      ends.push_back(in.pos());
+      for (std::uint32_t k = 0; k < n; ++k) {
+        skip_value(et);
+        if (k % 64 == 0) ends.push_back(in.pos());
+      }
+    }
+    ends.push_back(in.pos());
+  }
+  for (std::uint32_t i = 0; i < n_tensors; ++i) {
+    in.skip(in.u32("name len"), "name");
+    ends.push_back(in.pos());
+    const std::uint32_t n_dims = in.u32("n_dims");
+    in.skip(4 * n_dims + 4 + 8, "ne, type, offset");
+    ends.push_back(in.pos());
+  }
+  return ends;
+}
+
+TEST(IoGguf, RealFileTruncatedAtEverySectionBoundary) {
   const auto raw = rankq::io::read_file_bytes(data_path("tinyllamas-stories-260k-f32.gguf"));
   const GgufFile g = parse(raw);
-  const std::size_t data_start = 11456;  // header ends at 11450, aligned to 32
-  for (std::size_t n = 0; n <= data_start; ++n)
+  const auto ends = real_header_boundaries(raw);
+  ASSERT_EQ(ends.back(), 11450u);  // header end; data starts at 11456 (aligned to 32)
+  std::vector<std::size_t> cuts;
+  for (std::size_t n = 0; n < 64; ++n) cuts.push_back(n);
+  for (std::size_t e : ends)
+    for (std::size_t n : {e - 1, e, e + 1}) cuts.push_back(n);
+  for (std::size_t n = 11450; n < 11456 + 8; ++n) cuts.push_back(n);
+  for (const auto& t : g.tensors())
+    for (std::size_t d : {1, 4}) cuts.push_back(11456 + t.offset + t.n_bytes - d);
+  for (std::size_t n : cuts)
     EXPECT_THROW(rankq::io::parse_gguf(raw.data(), n), rankq::format_error) << "prefix of " << n << " bytes";
   for (const auto& t : g.tensors()) {
-    const std::size_t end = data_start + t.offset + t.n_bytes;
-    for (std::size_t n : {end - 1, end - 4})
-      if (n < raw.size()) {
-        expect_format_error([&] { rankq::io::parse_gguf(raw.data(), n); }, "past the end");
-      }
+    const std::size_t n = 11456 + t.offset + t.n_bytes - 1;
+    expect_format_error([&] { rankq::io::parse_gguf(raw.data(), n); }, "tensor '" + t.name + "' data");
   }
+  EXPECT_NO_THROW(parse(raw));
 }
 
 Builder sample(std::uint32_t version) {

@@ -96,6 +96,10 @@ inline LlamaModel load_llama_gguf(const GgufFile& g) {
                        std::to_string(g.get_int("llama.rope.dimension_count")) + " differs from the head size " +
                        std::to_string(c.dim / c.n_heads) + ": partial RoPE is not supported");
 
+  if (static_cast<std::uint64_t>(c.n_layers) * 9 + 2 > g.tensors().size())
+    throw format_error(g.source() + ": metadata 'llama.block_count' = " + std::to_string(c.n_layers) + " needs " +
+                       std::to_string(static_cast<std::uint64_t>(c.n_layers) * 9 + 2) + " tensors, the file has " +
+                       std::to_string(g.tensors().size()));
   for (const auto& [name, shape] : detail::llama_tensor_shapes(c))
     m.tensors.emplace(name, detail::gguf_float_tensor(g, name, shape));
   if (g.find_tensor("output.weight"))

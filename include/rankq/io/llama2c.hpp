@@ -41,11 +41,9 @@ inline LlamaModel parse_llama2c_impl(const std::uint8_t* data, std::size_t size,
   c.vocab_size = shared ? vocab_field : -vocab_field;
   check_llama_config(c, source);
 
-  const auto shapes = llama_tensor_shapes(c);
-  // Expected float count, overflow-checked (check_llama_config bounds the tensors, not seq_len).
-  std::uint64_t floats = 0, n = 0;
+  // Expected float count, overflow-checked (check_llama_config bounds the weights below 2^60, not seq_len).
+  std::uint64_t floats = llama_weight_floats(c), n = 0;
   bool ok = true;
-  for (const auto& entry : shapes) ok = ok && product_ok(entry.second, ~std::uint64_t{0}, n) && add_ok(floats, n, floats);
   const auto half_head = static_cast<std::uint64_t>(c.dim / c.n_heads / 2);
   const std::uint64_t freq = half_head * static_cast<std::uint64_t>(c.seq_len);  // < 2^62: both factors < 2^31
   ok = ok && add_ok(floats, 2 * freq, floats);
@@ -62,7 +60,7 @@ inline LlamaModel parse_llama2c_impl(const std::uint8_t* data, std::size_t size,
     in.fail("file size", (bytes > size ? "truncated: the header (" : "trailing data: the header (") + cfg + ") implies " +
                              std::to_string(bytes) + " bytes, the file has " + std::to_string(size));
 
-  for (const auto& [name, shape] : shapes) {
+  for (const auto& [name, shape] : llama_tensor_shapes(c)) {  // n_layers is now bounded by the file size
     FloatTensor t;
     t.shape = shape;
     product_ok(shape, ~std::uint64_t{0}, n);

@@ -73,6 +73,15 @@ inline void check_llama_config(const LlamaConfig& c, const std::string& source) 
   if (!ok || total > (std::uint64_t{1} << 60)) bad("the model's size overflows (absurd dimensions)");
 }
 
+/// Number of floats in the tensors llama_tensor_shapes lists (not output.weight), for a config that passed
+/// check_llama_config. Computed without building the list, so an absurd n_layers costs nothing.
+inline std::uint64_t llama_weight_floats(const LlamaConfig& c) {
+  const auto d = static_cast<std::uint64_t>(c.dim), h = static_cast<std::uint64_t>(c.hidden_dim);
+  const auto kv = d * static_cast<std::uint64_t>(c.n_kv_heads) / static_cast<std::uint64_t>(c.n_heads);
+  const std::uint64_t per_layer = 2 * d + 2 * d * d + 2 * kv * d + 3 * h * d;
+  return static_cast<std::uint64_t>(c.vocab_size) * d + static_cast<std::uint64_t>(c.n_layers) * per_layer + d;
+}
+
 /// The tensors of a LLaMA model in llama2.c's file order (without output.weight), with their shapes.
 inline std::vector<std::pair<std::string, std::vector<std::uint64_t>>> llama_tensor_shapes(const LlamaConfig& c) {
   const auto d = static_cast<std::uint64_t>(c.dim), h = static_cast<std::uint64_t>(c.hidden_dim);
