@@ -24,7 +24,7 @@ namespace llama = rankq::llama;
 
 /// Path of a file in the shared data directory; throws (failing the test with this message) if it is missing.
 std::string data_file(const std::string& name) {
-  const std::string path = std::string(RANKQ_SHARED_DATA_DIR) + "/" + name;
+  std::string path = std::string(RANKQ_SHARED_DATA_DIR) + "/" + name;
   if (!std::ifstream(path))
     throw std::runtime_error(
         "required test data '" + path +

@@ -176,12 +176,12 @@ class Tokenizer {
       throw format_error(where + ": BOS id " + std::to_string(bos_) + " or EOS id " + std::to_string(eos_) +
                          " is outside the vocabulary of " + std::to_string(n));
     static const char* kHex = "0123456789ABCDEF";
-    for (int b = 0; b < 256; ++b) {
+    for (std::size_t b = 0; b < 256; ++b) {
       const std::string expected = std::string("<0x") + kHex[b / 16] + kHex[b % 16] + ">";
-      if (pieces_[static_cast<std::size_t>(b + kByteTokenOffset)] != expected)
-        throw format_error(where + ": token " + std::to_string(b + kByteTokenOffset) + " is '" +
-                           pieces_[static_cast<std::size_t>(b + kByteTokenOffset)] + "', expected the byte token '" +
-                           expected + "'");
+      const std::string& actual = pieces_[b + kByteTokenOffset];
+      if (actual != expected)
+        throw format_error(where + ": token " + std::to_string(b + kByteTokenOffset) + " is '" + actual +
+                           "', expected the byte token '" + expected + "'");
     }
     lookup_.reserve(pieces_.size());
     for (int id = 0; id < n; ++id) lookup_.emplace(pieces_[static_cast<std::size_t>(id)], id);  // keeps the lowest id
