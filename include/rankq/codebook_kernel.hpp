@@ -1,5 +1,5 @@
 // rankq/codebook_kernel.hpp — LCQ codebook weights packed for the kernels (once, at load time) and the codebook
-// GEMV/GEMM Y = X_q · Ŵ_Kᵀ on every compiled x86 path, bit-exact with codebook_reference_matmul.
+// GEMV/GEMM Y = X_q · Ŵ_Kᵀ on every compiled path (scalar, avx2, avxvnni, avx512vnni, neon, neondot), bit-exact with codebook_reference_matmul.
 // Layout and float order: docs/lcq.md §6 and §9. Paths, threads and options: the W4A8 framework (w4a8.hpp).
 #pragma once
 

@@ -38,7 +38,8 @@ RANKQ_AVX512_INLINE void codebook_tile_token_block(const CodebookArgs& a, const 
   for (std::size_t g = 0; g < geo.groups; ++g) {
     const std::uint8_t* gd = tile + g * geo.group_stride();
     const std::size_t g0 = g * geo.group, g_end = g0 + geo.group;
-    __m512 part[MR];
+    __m512 part[MR];  // set at rank 0 (rank >= 1)
+    for (std::size_t t = 0; t < MR; ++t) part[t] = _mm512_setzero_ps();
     for (unsigned q = 0; q < geo.rank; ++q) {
       const __m512i lut = codebook_biased_lut(a.lut + q * kCodebookLutEntries);
       __m512 acc[MR];

@@ -9,6 +9,9 @@
 #include "rankq/kernel_path.hpp"
 #include "rankq/detail/kernels/codebook_layout.hpp"
 #include "rankq/detail/kernels/codebook_scalar.hpp"
+#if RANKQ_NEON_PATHS
+#include "rankq/detail/kernels/codebook_neon.hpp"
+#endif
 #if RANKQ_X86_PATHS
 #include "rankq/detail/kernels/codebook_avx2.hpp"
 #include "rankq/detail/kernels/codebook_avx512.hpp"
@@ -24,13 +27,21 @@ constexpr bool codebook_path_available(KernelPath p) {
     case KernelPath::avx2:
     case KernelPath::avx_vnni:
     case KernelPath::avx512_vnni: return RANKQ_X86_PATHS != 0;
-    default: return false;  // NEON paths: not written yet (docs/lcq.md §9)
+    case KernelPath::neon: return RANKQ_NEON_PATHS != 0;
+    case KernelPath::neon_dotprod: return RANKQ_NEON_DOTPROD_PATH != 0;
   }
+  return false;
 }
 
 inline void codebook_dispatch(KernelPath p, const CodebookArgs& a, std::size_t t0, std::size_t t1) {
   switch (p) {
     case KernelPath::scalar: return codebook_tiles<KernelPath::scalar>(a, t0, t1);
+#if RANKQ_NEON_PATHS
+    case KernelPath::neon: return codebook_tiles<KernelPath::neon>(a, t0, t1);
+#endif
+#if RANKQ_NEON_DOTPROD_PATH
+    case KernelPath::neon_dotprod: return codebook_tiles<KernelPath::neon_dotprod>(a, t0, t1);
+#endif
 #if RANKQ_X86_PATHS
     case KernelPath::avx2: return codebook_tiles<KernelPath::avx2>(a, t0, t1);
     case KernelPath::avx_vnni: return codebook_tiles<KernelPath::avx_vnni>(a, t0, t1);

@@ -23,7 +23,8 @@ RANKQ_CB_YMM_INLINE void codebook_tile_token_block(const CodebookArgs& a, const 
   for (std::size_t g = 0; g < geo.groups; ++g) {
     const std::uint8_t* gd = tile + g * geo.group_stride();
     const std::size_t g0 = g * geo.group, g_end = g0 + geo.group;
-    __m256 part[MR][2];
+    __m256 part[MR][2];  // set at rank 0 (rank >= 1)
+    for (std::size_t t = 0; t < MR; ++t) part[t][0] = part[t][1] = _mm256_setzero_ps();
     for (unsigned q = 0; q < geo.rank; ++q) {
       const typename CodebookDot::Lut lut = CodebookDot::lut(a.lut + q * kCodebookLutEntries);
       __m256 acc[MR][2];
