@@ -32,9 +32,19 @@ RANKQ_AVX512_INLINE __m512i broadcast4(const std::int8_t* x) {
   return _mm512_set1_epi32(v);
 }
 
-/// acc[r] += Σ_i codes[4r+i] · x[i] (u8 x s8, exact in int32).
+/// acc[r] += Σ_i codes[4r+i] · x[i] (u8 x s8, exact in int32). GCC 12 wraps _mm512_dpbusd_epi32 in two register
+/// copies per call (it does not tie the accumulator), so for GCC the instruction is written out, with the
+/// activation word as an embedded {1to16} broadcast; Clang gets the intrinsic.
 RANKQ_AVX512_INLINE __m512i dot4(__m512i acc, __m512i codes, const std::int8_t* x) {
+#if defined(__GNUC__) && !defined(__clang__)
+  typedef std::int32_t bytes4 __attribute__((may_alias, aligned(1)));
+  __asm__("{vpdpbusd %2%{1to16%}, %1, %0|vpdpbusd %0, %1, %2%{1to16%}}"
+          : "+v"(acc)
+          : "v"(codes), "m"(*reinterpret_cast<const bytes4*>(x)));
+  return acc;
+#else
   return _mm512_dpbusd_epi32(acc, codes, broadcast4(x));
+#endif
 }
 
 
