@@ -1,17 +1,34 @@
-// benchmarks/bench_codebook.cpp — LCQ fit time (RTN init + ranks 1..k of alternating least squares, single thread)
-// for LLaMA-sized layers: lcq_fit/bits:{3,4}/rank:{2,4}/N:{4096,11008}/K:4096, group 128, D = 1.
-// Counters: iterations run in total and the final objective relative to ‖W‖². docs/lcq.md "Measured".
+// benchmarks/bench_codebook.cpp — LCQ fit time and the codebook W4A8 kernel next to the uniform W4A8 kernel.
+//  lcq_fit/bits:{3,4}/rank:{2,4}/N:{4096,11008}/K:4096: RTN init + ranks 1..k of alternating least squares, group 128,
+//    D = 1, one thread. Counters: alternating iterations in total, final and RTN objective relative to ‖W‖².
+//  codebook/<path>/bits:4/rank:{1,2,4}/M/N/K/threads and w4a8/<path>/M/N/K/threads: float activations in (quantized
+//    per token per call, as w4a8_linear), float outputs; the shapes, token counts, counters (GB/s = packed weight
+//    bytes read per second, GOP/s = 2·M·N·K per second) and cold-weight rotation (copies totalling >= 512 MiB used
+//    round-robin) of bench_kernels.cpp. w4a8 is bench_kernels' headline format (int4 symmetric g128, f16 scales).
+//    The kernels do not depend on the values, so the codebook weights are random (indices, S, B, V).
+//    2- and 3-bit indices run in the same 4-bit container, so bits:4 stands for all of them.
+// Default run: every fit, kernels at M ∈ {1, 8, 32, 128, 512} on every supported non-scalar path (rank 1 and 4 at
+// M = 1 only, threads:2 on the best path only). Results and commands: docs/lcq.md §7.
 #include <benchmark/benchmark.h>
+#include <rankq/codebook_kernel.hpp>
 #include <rankq/lcq.hpp>
+#include <rankq/w4a8.hpp>
 
+#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
+using namespace rankq;
+
 namespace {
+
+// ---- fit time ----------------------------------------------------------------------------------------------
 
 /// Deterministic heavy-tailed (Student-t, ν = 4) weights with per-row scale variation, cached per shape.
 const std::vector<float>& weights(std::size_t N, std::size_t K) {
@@ -32,14 +49,14 @@ const std::vector<float>& weights(std::size_t N, std::size_t K) {
 
 void lcq_fit(benchmark::State& state, unsigned bits, unsigned rank, std::size_t N, std::size_t K) {
   const std::vector<float>& w = weights(N, K);
-  rankq::LcqOptions o;
+  LcqOptions o;
   o.bits = bits;
   o.rank = rank;
   o.group_size = 128;
   o.threads = 1;
-  rankq::LcqReport report;
+  LcqReport report;
   for (auto _ : state) {
-    rankq::CodebookWeights q = rankq::fit_lcq(rankq::MatrixView<const float>(w.data(), N, K), o, &report);
+    CodebookWeights q = fit_lcq(MatrixView<const float>(w.data(), N, K), o, &report);
     benchmark::DoNotOptimize(q.S.data());
   }
   std::size_t iterations = 0;
@@ -50,18 +67,174 @@ void lcq_fit(benchmark::State& state, unsigned bits, unsigned rank, std::size_t 
   state.counters["weights_per_s"] = benchmark::Counter(static_cast<double>(N * K), benchmark::Counter::kIsRate);
 }
 
-const bool registered = [] {
+// ---- kernels (bench_kernels.cpp's method) ------------------------------------------------------------------
+
+constexpr std::size_t kColdBytes = std::size_t(512) << 20;  // rotation set: far beyond the ~32 MiB L3
+
+struct Shape {
+  std::size_t N, K;
+};
+const Shape kShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
+const std::size_t kTokenCounts[] = {1, 8, 32, 128, 512};
+
+std::size_t copies_for(std::size_t bytes) { return std::max<std::size_t>(2, (kColdBytes + bytes - 1) / bytes); }
+
+/// Copies of one packed N x K rank-k codebook matrix (random indices, S, B, V) totalling >= 512 MiB.
+struct CodebookSet {
+  std::size_t N = 0, K = 0;
+  unsigned rank = 0;
+  std::vector<PackedCodebook> copies;
+};
+const CodebookSet& codebook_set(std::size_t N, std::size_t K, unsigned rank) {
+  static std::unique_ptr<CodebookSet> cache;  // one at a time: the sweep is ordered by (shape, rank)
+  if (cache && cache->N == N && cache->K == K && cache->rank == rank) return *cache;
+  cache.reset();
+  CodebookWeights w = make_codebook_weights(CodebookFormat{4, 128, rank, false}, N, K);
+  std::mt19937_64 rng(N * 31 + K + rank);
+  for (auto& b : w.indices) b = static_cast<std::uint8_t>(rng());
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (auto& v : w.V) v = u(rng);
+  for (auto& s : w.S) s = 0.01f * u(rng);
+  for (auto& b : w.B) b = 0.01f * u(rng);
+  auto set = std::make_unique<CodebookSet>();
+  set->N = N, set->K = K, set->rank = rank;
+  PackedCodebook p = pack_codebook(w);
+  const std::size_t n = copies_for(p.size_bytes());
+  set->copies.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) set->copies.push_back(p);
+  cache = std::move(set);
+  return *cache;
+}
+
+/// Copies of one packed N x K uniform matrix (int4 symmetric g128 f16, random codes and scales) totalling >= 512 MiB.
+struct UniformSet {
+  std::size_t N = 0, K = 0;
+  std::vector<PackedW4> copies;
+};
+const UniformSet& uniform_set(std::size_t N, std::size_t K) {
+  static std::unique_ptr<UniformSet> cache;
+  if (cache && cache->N == N && cache->K == K) return *cache;
+  cache.reset();
+  auto w = make_uniform_weights(UniformFormat{4, 128, Symmetry::symmetric, ScaleType::f16}, N, K);
+  std::mt19937_64 rng(N * 31 + K + 128);
+  for (auto& b : w.codes) b = static_cast<std::uint8_t>(rng());
+  std::uniform_real_distribution<float> scale(0.001f, 0.02f);
+  for (auto& s : w.scales) s = scale(rng);
+  auto set = std::make_unique<UniformSet>();
+  set->N = N, set->K = K;
+  PackedW4 p = pack_w4(w);
+  const std::size_t n = copies_for(p.size_bytes());
+  set->copies.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) set->copies.push_back(p);
+  cache = std::move(set);
+  return *cache;
+}
+
+/// bench_kernels' activations: Gaussian with an outlier channel every 37.
+std::vector<float> activations(std::size_t M, std::size_t K) {
+  std::mt19937_64 rng(M * 7 + K);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> x(M * K);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = g(rng) * ((i % K) % 37 == 5 ? 20.0f : 1.0f);
+  return x;
+}
+
+void set_counters(benchmark::State& st, double bytes, double ops) {
+  using C = benchmark::Counter;
+  st.counters["GB/s"] = C(bytes, C::kIsIterationInvariantRate, C::OneK::kIs1000);
+  st.counters["GOP/s"] = C(ops, C::kIsIterationInvariantRate, C::OneK::kIs1000);
+}
+
+/// Quantize activations on `path` (per token int8) + codebook_gemm; weights rotate.
+void bm_codebook(benchmark::State& st, KernelPath path, unsigned rank, std::size_t M, Shape s, std::size_t threads) {
+  if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
+  const CodebookSet& w = codebook_set(s.N, s.K, rank);
+  const auto x = activations(M, s.K);
+  std::vector<float> y(M * s.N);
+  QuantizedActivations scratch;
+  ThreadPool pool(threads);
+  const ParallelFor hook = pool.hook();
+  const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr};
+  std::size_t i = 0;
+  for (auto _ : st) {
+    const PackedCodebook& p = w.copies[i++ % w.copies.size()];
+    quantize_activations(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, scratch, p.padded, path);
+    codebook_gemm(scratch, p, MatrixView<float>(y.data(), M, s.N), o);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(st, double(w.copies[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
+}
+
+/// w4a8_linear on `path` (bench_kernels' bm_w4a8); weights rotate.
+void bm_w4a8(benchmark::State& st, KernelPath path, std::size_t M, Shape s, std::size_t threads) {
+  if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
+  const UniformSet& w = uniform_set(s.N, s.K);
+  const auto x = activations(M, s.K);
+  std::vector<float> y(M * s.N);
+  QuantizedActivations scratch;
+  ThreadPool pool(threads);
+  const ParallelFor hook = pool.hook();
+  const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr};
+  std::size_t i = 0;
+  for (auto _ : st) {
+    w4a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, w.copies[i++ % w.copies.size()],
+                MatrixView<float>(y.data(), M, s.N), scratch, o);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(st, double(w.copies[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
+}
+
+// ---- registration ------------------------------------------------------------------------------------------
+
+void add(const std::string& name, std::function<void(benchmark::State&)> fn, benchmark::TimeUnit unit) {
+  benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); })->UseRealTime()->Unit(unit);
+}
+
+std::string shape_name(std::size_t M, Shape s) {
+  return "M:" + std::to_string(M) + "/N:" + std::to_string(s.N) + "/K:" + std::to_string(s.K);
+}
+
+void register_benchmarks() {
   for (std::size_t N : {std::size_t(4096), std::size_t(11008)})
     for (unsigned bits : {4u, 3u})
       for (unsigned rank : {2u, 4u}) {
         const std::string name = "lcq_fit/bits:" + std::to_string(bits) + "/rank:" + std::to_string(rank) +
                                  "/N:" + std::to_string(N) + "/K:4096";
-        benchmark::RegisterBenchmark(name.c_str(), lcq_fit, bits, rank, N, std::size_t(4096))
-            ->Unit(benchmark::kSecond);
+        benchmark::RegisterBenchmark(name.c_str(), lcq_fit, bits, rank, N, std::size_t(4096))->Unit(benchmark::kSecond);
       }
-  return true;
-}();
+
+  std::vector<KernelPath> paths;
+  for (KernelPath p : codebook_supported_paths())
+    if (p != KernelPath::scalar) paths.push_back(p);
+  if (paths.empty()) paths.push_back(KernelPath::scalar);
+  const KernelPath best = paths.back();
+  // Grouped by weight set (shape, rank) so each 512 MiB rotation set is built once; w4a8 keeps its own set.
+  for (const Shape& s : kShapes)
+    for (unsigned rank : {2u, 1u, 4u})
+      for (std::size_t M : kTokenCounts) {
+        if (rank != 2 && M != 1) continue;
+        for (KernelPath p : paths)
+          for (std::size_t threads : {1, 2}) {
+            if (threads == 2 && p != best) continue;
+            const std::string tail = shape_name(M, s) + "/threads:" + std::to_string(threads);
+            add(std::string("codebook/") + to_string(p) + "/bits:4/rank:" + std::to_string(rank) + "/" + tail,
+                [=](auto& st) { bm_codebook(st, p, rank, M, s, threads); }, benchmark::kMicrosecond);
+            if (rank == 2)
+              add(std::string("w4a8/") + to_string(p) + "/" + tail, [=](auto& st) { bm_w4a8(st, p, M, s, threads); },
+                  benchmark::kMicrosecond);
+          }
+      }
+}
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  register_benchmarks();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
