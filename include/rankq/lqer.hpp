@@ -1,0 +1,199 @@
+// rankq/lqer.hpp — LQER and L²QER (Zhang et al., ICML 2024): a low-rank correction A_k·B_k of a weight
+// quantizer's error, fitted by truncated SVD of the (activation-scaled) error, its factors stored as 8-bit rankq
+// weight matrices. Math, storage format and the deviation from the paper's blocking: docs/lqer.md.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "rankq/error.hpp"
+#include "rankq/matrix.hpp"
+#include "rankq/mxint.hpp"
+#include "rankq/reference.hpp"
+#include "rankq/svd.hpp"
+#include "rankq/uniform.hpp"
+#include "rankq/detail/lqer_factors.hpp"
+
+namespace rankq {
+
+/// How the 8-bit factors Aᵀ (k x K) and Bᵀ (N x k) are stored. Blocks/groups always run along each factor's
+/// REDUCTION dimension (K for Aᵀ, k for Bᵀ) so that an integer kernel can apply one scale per block.
+enum class LowRankStorage : std::uint8_t {
+  mxint8 = 0,       ///< MXINT8 (lqer semantics), blocks of 16: 8.5 bits per element (the paper's format)
+  int8_group16 = 1, ///< symmetric int8, groups of 16, f16 scales: 9 bits per element
+  int8_row = 2,     ///< symmetric int8, one f16 scale per row: 8 + 16/row_length bits per element
+};
+
+inline const char* to_string(LowRankStorage s) {
+  switch (s) {
+    case LowRankStorage::mxint8: return "mxint8-b16";
+    case LowRankStorage::int8_group16: return "int8-sym-g16";
+    default: return "int8-sym-row";
+  }
+}
+
+struct LqerOptions {
+  std::size_t rank = 32;                            ///< k, in [1, min(N, K)]
+  LowRankStorage storage = LowRankStorage::mxint8;  ///< format of Aᵀ and Bᵀ
+  SvdOptions svd;                                   ///< automatic: randomized when (k + 10)·4 <= min(N, K)
+};
+
+/// The rank-k correction of an N x K weight matrix: y ≈ x·W_qᵀ + (x·A)·B with A: K x k, B: k x N.
+struct LowRankCorrection {
+  std::size_t rank = 0;          ///< k
+  std::size_t out_features = 0;  ///< N
+  std::size_t in_features = 0;   ///< K
+  LowRankStorage storage = LowRankStorage::mxint8;
+  UniformWeights a_t;  ///< Aᵀ quantized: k x K, 8-bit, blocks along K (x·A = reference_matmul(x, a_t))
+  UniformWeights b_t;  ///< Bᵀ quantized: N x k, 8-bit, blocks along k ((x·A)·B = reference_matmul(xA, b_t))
+  double storage_bits = 0;  ///< bits of both factors (codes + scales/exponents, padding included)
+  // For analysis (not needed for inference):
+  std::vector<float> a_t_float;              ///< Aᵀ before quantization, k x K row-major
+  std::vector<float> b_t_float;              ///< Bᵀ before quantization, N x k row-major
+  std::vector<double> singular_values;       ///< σ_1 >= ... >= σ_k of diag(s)·E (paper orientation)
+  double scaled_error_norm_squared = 0;      ///< ‖diag(s)·E‖_F² (E = W − Q(W), paper orientation)
+  SvdMethod svd_method = SvdMethod::exact;   ///< the SVD method actually used
+};
+
+/// A weight matrix quantized with any rankq weight quantizer plus its low-rank correction.
+struct LqerWeights {
+  UniformWeights weights;        ///< Q(W) in uniform form (MXINT converted exactly by to_uniform)
+  double weight_bits = 0;        ///< bits per weight of the weight format alone (e.g. 4.5 for MXINT4, blocks of 16)
+  LowRankCorrection correction;
+};
+
+namespace detail {
+inline UniformWeights quantize_lowrank_factor(MatrixView<const float> f, LowRankStorage storage, double& bits) {
+  const double elements = static_cast<double>(f.rows) * static_cast<double>(f.cols);
+  switch (storage) {
+    case LowRankStorage::mxint8: {
+      const MxFormat mf{8, 16, MxSemantics::lqer};
+      bits = bits_per_weight(mf, f.cols) * elements;
+      return to_uniform(quantize_mxint(f, mf));
+    }
+    case LowRankStorage::int8_group16:
+    case LowRankStorage::int8_row: {
+      const UniformFormat uf{8, storage == LowRankStorage::int8_row ? kWholeRow : 16, Symmetry::symmetric, ScaleType::f16};
+      bits = bits_per_weight(uf, f.cols) * elements;
+      return quantize_uniform(f, uf);
+    }
+  }
+  throw_argument("fit_low_rank_correction", "options.storage", "is not mxint8, int8_group16 or int8_row");
+}
+
+inline void check_lqer_options(const LqerOptions& o, std::size_t N, std::size_t K, const char* fn) {
+  if (o.rank == 0 || o.rank > std::min(N, K))
+    throw_argument(fn, "options.rank", "= " + std::to_string(o.rank) + ": must be in [1, min(N, K) = " +
+                                           std::to_string(std::min(N, K)) + "]");
+  if (o.storage != LowRankStorage::mxint8 && o.storage != LowRankStorage::int8_group16 &&
+      o.storage != LowRankStorage::int8_row)
+    throw_argument(fn, "options.storage", "is not mxint8, int8_group16 or int8_row");
+}
+
+/// Fits the correction to an already scaled error E_s (N x K row-major, ‖E_s‖² given). Used by both entry points.
+inline LowRankCorrection fit_scaled_error(const float* scaled_error, double norm2, std::size_t N, std::size_t K,
+                                          const std::vector<float>& scale, const LqerOptions& o, const char* fn) {
+  check_lqer_options(o, N, K, fn);
+  // Our row-major N x K buffer is, read column-major, the paper's K x N matrix diag(s)·E: no copy.
+  const Eigen::Map<const Eigen::MatrixXf> es(scaled_error, static_cast<Eigen::Index>(K), static_cast<Eigen::Index>(N));
+  const TruncatedSvd svd = truncated_svd(es, o.rank, o.svd);
+  LowRankCorrection c;
+  c.rank = o.rank;
+  c.out_features = N;
+  c.in_features = K;
+  c.storage = o.storage;
+  c.svd_method = svd.method;
+  c.scaled_error_norm_squared = norm2;
+  c.singular_values.assign(svd.sigma.data(), svd.sigma.data() + svd.sigma.size());
+  factors_from_svd(svd, scale.empty() ? nullptr : scale.data(), c.a_t_float, c.b_t_float);
+  double bits_a = 0, bits_b = 0;
+  c.a_t = quantize_lowrank_factor(MatrixView<const float>(c.a_t_float.data(), o.rank, K), o.storage, bits_a);
+  c.b_t = quantize_lowrank_factor(MatrixView<const float>(c.b_t_float.data(), N, o.rank), o.storage, bits_b);
+  c.storage_bits = bits_a + bits_b;
+  return c;
+}
+
+inline LqerWeights quantize_lqer_uniform(MatrixView<const float> w, UniformWeights q, double weight_bits,
+                                         const std::vector<float>& scale, const LqerOptions& o, const char* fn) {
+  std::vector<float> es(w.rows * w.cols);
+  const double norm2 = scaled_quantization_error(w, q, scale.empty() ? nullptr : scale.data(), es.data());
+  LqerWeights r;
+  r.correction = fit_scaled_error(es.data(), norm2, w.rows, w.cols, scale, o, fn);
+  r.weights = std::move(q);
+  r.weight_bits = weight_bits;
+  return r;
+}
+}  // namespace detail
+
+/// Fits the rank-k correction of a quantization error `error` = W − Q(W) (N x K, PyTorch layout). `scale`:
+/// L²QER's per-input-channel s (K values, see l2qer_scale) or empty for plain LQER (s = 1). In the paper's
+/// orientation (E: K x N): SVD of diag(s)·E = U Σ Vᵀ, A_k = diag(s)⁻¹·U_k, B_k = Σ_k·V_kᵀ, then 8-bit storage.
+inline LowRankCorrection fit_low_rank_correction(MatrixView<const float> error, const std::vector<float>& scale,
+                                                 const LqerOptions& o = {}) {
+  constexpr const char* fn = "fit_low_rank_correction";
+  detail::check_view(error, fn, "error");
+  detail::require_finite(error.data, error.rows, error.cols, error.ld, fn, "error");
+  detail::check_scale(scale, error.cols, fn);
+  detail::check_lqer_options(o, error.rows, error.cols, fn);
+  std::vector<float> es(error.rows * error.cols);
+  double norm2 = 0;
+  for (std::size_t n = 0; n < error.rows; ++n)
+    for (std::size_t k = 0; k < error.cols; ++k) {
+      const float e = scale.empty() ? error(n, k) : error(n, k) * scale[k];
+      es[n * error.cols + k] = e;
+      norm2 += static_cast<double>(e) * e;
+    }
+  return detail::fit_scaled_error(es.data(), norm2, error.rows, error.cols, scale, o, fn);
+}
+
+/// LQER / L²QER with a uniform weight quantizer: W_q = quantize_uniform(w, format), E = W − W_q, correction.
+inline LqerWeights quantize_lqer(MatrixView<const float> w, const UniformFormat& format, const std::vector<float>& scale,
+                                 const LqerOptions& o = {}) {
+  constexpr const char* fn = "quantize_lqer";
+  detail::check_view(w, fn, "weights");
+  detail::check_scale(scale, w.cols, fn);
+  detail::check_lqer_options(o, w.rows, w.cols, fn);
+  return detail::quantize_lqer_uniform(w, quantize_uniform(w, format), bits_per_weight(format, w.cols), scale, o, fn);
+}
+
+/// LQER / L²QER with MXINT weights (the paper's setting: MXINT4, blocks of 16 along K). The weights are kept in
+/// their exact uniform form (to_uniform) so that reference_matmul and the W4A8 kernels can run them.
+inline LqerWeights quantize_lqer(MatrixView<const float> w, const MxFormat& format, const std::vector<float>& scale,
+                                 const LqerOptions& o = {}) {
+  constexpr const char* fn = "quantize_lqer";
+  detail::check_view(w, fn, "weights");
+  detail::check_scale(scale, w.cols, fn);
+  detail::check_lqer_options(o, w.rows, w.cols, fn);
+  return detail::quantize_lqer_uniform(w, to_uniform(quantize_mxint(w, format)), bits_per_weight(format, w.cols), scale,
+                                       o, fn);
+}
+
+/// Bits per weight of the correction alone: storage_bits / (N·K). For MXINT8 factors and k a multiple of 16
+/// this is the paper's 8.5·k·(m + n)/(m·n); smaller k pays for Bᵀ's rows padded to 16.
+inline double bits_per_weight(const LowRankCorrection& c) {
+  return c.storage_bits / (static_cast<double>(c.out_features) * static_cast<double>(c.in_features));
+}
+
+/// Total bits per weight: weight format + correction (4.5 + 8.5·k(m+n)/(mn) for MXINT4 + MXINT8, k % 16 == 0).
+inline double bits_per_weight(const LqerWeights& w) { return w.weight_bits + bits_per_weight(w.correction); }
+
+/// The dense correction (A·B)ᵀ (N x K, row-major, PyTorch layout) from the QUANTIZED factors, so that
+/// Ŵ = dequantize(weights) + this is the effective weight of the integer inference path (up to activations).
+inline std::vector<float> dequantize(const LowRankCorrection& c) {
+  const std::vector<float> a = dequantize(c.a_t), b = dequantize(c.b_t);
+  return detail::correction_product(a.data(), b.data(), c.out_features, c.in_features, c.rank);
+}
+
+/// The same from the float (unquantized) factors: diag(s)⁻¹·U_k·Σ_k·V_kᵀ transposed — the Eckart–Young optimum.
+inline std::vector<float> dequantize_float(const LowRankCorrection& c) {
+  return detail::correction_product(c.a_t_float.data(), c.b_t_float.data(), c.out_features, c.in_features, c.rank);
+}
+
+}  // namespace rankq
