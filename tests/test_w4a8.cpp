@@ -114,17 +114,24 @@ TEST(W4A8, MatchesReferenceForEveryFormatPair) {
 
 TEST(W4A8, MatchesReferenceOnLargeShapes) {
   run_case({1, 1024, 4096, kFormats[0], kActFormats[0]}, 1);
+  // Prefill paths: full token blocks + tails, K chunks (cache blocking) with and without the folded zero point.
+  run_case({19, 50, 3000, kFormats[0], kActFormats[0]}, 4);
+  run_case({17, 33, 2100, kFormats[4], kActFormats[2]}, 5);
+  run_case({16, 17, 1200, kFormats[6], kActFormats[3]}, 6);
   run_case({64, 257, 1024, kFormats[1], kActFormats[0]}, 2);
   run_case({33, 96, 2048, kFormats[2], kActFormats[1]}, 3);
 }
 
 TEST(W4A8, IntegerPartIsBitExactOnExtremes) {
-  // Unit f32 scales and zero offsets make every output the exact integer Σ q_x·t (exact in float below 2^24).
+  // Unit f32 scales and zero offsets (asymmetric) or the implied zero point 8 (symmetric) make every output the
+  // exact integer Σ q_x·(t − z) (exact in float below 2^24). M = 11: one full 8-token prefill block plus a tail.
   std::mt19937 rng(42);
+  for (Symmetry sym : {Symmetry::asymmetric, Symmetry::symmetric})
   for (std::size_t K : {16u, 40u, 172u, 4096u}) {
     for (int mode = 0; mode < 5; ++mode) {
-      const std::size_t M = 5, N = 19;
-      auto w = make_uniform_weights(UniformFormat{4, mode == 4 ? kWholeRow : std::size_t(32), Symmetry::asymmetric, ScaleType::f32}, N, K);
+      const std::size_t M = 11, N = 19;
+      const std::int64_t zero = sym == Symmetry::symmetric ? 8 : 0;
+      auto w = make_uniform_weights(UniformFormat{4, mode == 4 ? kWholeRow : std::size_t(32), sym, ScaleType::f32}, N, K);
       for (std::size_t n = 0; n < N; ++n)
         for (std::size_t k = 0; k < K; ++k) {
           unsigned t = mode == 0 ? 0u : mode == 1 ? 15u : static_cast<unsigned>(rng() % 16);
@@ -144,7 +151,7 @@ TEST(W4A8, IntegerPartIsBitExactOnExtremes) {
       for (std::size_t m = 0; m < M; ++m)
         for (std::size_t n = 0; n < N; ++n) {
           std::int64_t s = 0;
-          for (std::size_t k = 0; k < K; ++k) s += std::int64_t(x.values[m * x.padded + k]) * w.code(n, k);
+          for (std::size_t k = 0; k < K; ++k) s += std::int64_t(x.values[m * x.padded + k]) * (std::int64_t(w.code(n, k)) - zero);
           exact[m * N + n] = static_cast<double>(s);
         }
       auto packed = pack_w4(w);
@@ -155,7 +162,7 @@ TEST(W4A8, IntegerPartIsBitExactOnExtremes) {
         w4a8_gemm(x, packed, MatrixView<float>(y.data(), M, N), o);
         g_covered.insert(p);
         for (std::size_t i = 0; i < y.size(); ++i)
-          ASSERT_EQ(static_cast<double>(y[i]), exact[i]) << to_string(p) << " K=" << K << " mode=" << mode << " i=" << i;
+          ASSERT_EQ(static_cast<double>(y[i]), exact[i]) << to_string(p) << " " << to_string(w.format) << " K=" << K << " mode=" << mode << " i=" << i;
       }
     }
   }
@@ -177,24 +184,35 @@ TEST(W4A8, ZeroScalesGiveZeroOutputs) {
 }
 
 TEST(W4A8, TailsNeverReadPastTheirBuffers) {
+  // fold: symmetric weights x per-token activations with the integer group sums (the folded zero point).
+  for (bool fold : {false, true})
   for (std::size_t K : {16u, 24u, 172u, 200u})
     for (std::size_t N : {1u, 17u, 33u})
-      for (std::size_t M : {1u, 3u, 7u}) {
+      for (std::size_t M : {1u, 3u, 7u, 9u}) {
         auto wv = test::heavy_tailed(N * K, K + N);
         auto xv = test::activations(M, K, M);
-        auto w = quantize_uniform(MatrixView<const float>(wv.data(), N, K), UniformFormat{4, 16, Symmetry::asymmetric, ScaleType::f16});
-        auto x = quantize_activations(MatrixView<const float>(xv.data(), M, K), ActivationFormat{ActivationQuant::per_block, 16, MxSemantics::lqer}, w.padded);
+        const UniformFormat wf = fold ? UniformFormat{4, 16, Symmetry::symmetric, ScaleType::f16}
+                                      : UniformFormat{4, 16, Symmetry::asymmetric, ScaleType::f16};
+        const ActivationFormat af = fold ? ActivationFormat{} : ActivationFormat{ActivationQuant::per_block, 16, MxSemantics::lqer};
+        auto w = quantize_uniform(MatrixView<const float>(wv.data(), N, K), wf);
+        auto x = quantize_activations(MatrixView<const float>(xv.data(), M, K), af, w.padded);
         auto packed = pack_w4(w);
         std::vector<float> ref(M * N);
         w4a8_gemm(x, packed, MatrixView<float>(ref.data(), M, N), W4A8Options{KernelPath::scalar, nullptr, nullptr});
         // Same call through the detail entry point with every input in a guarded buffer.
-        std::vector<float> xsum(M * packed.geo.groups);
+        const std::size_t groups = packed.geo.groups;
+        std::vector<float> xsum(M * groups);
+        std::vector<std::int32_t> xqsum(M * groups);
         for (std::size_t m = 0; m < M; ++m)
-          for (std::size_t k = 0; k < packed.padded; ++k) xsum[m * packed.geo.groups + k / packed.geo.group] += x.value(m, k);
+          for (std::size_t k = 0; k < packed.padded; ++k) {
+            xsum[m * groups + k / packed.geo.group] += x.value(m, k);
+            xqsum[m * groups + k / packed.geo.group] += x.values[m * x.padded + k];
+          }
         auto gw = test::GuardedBuffer::copy_of(packed.data.data(), packed.data.size());
         auto gx = test::GuardedBuffer::copy_of(x.values.data(), M * x.padded);
         auto gs = test::GuardedBuffer::copy_of(x.scales.data(), M * x.blocks);
         auto gsum = test::GuardedBuffer::copy_of(xsum.data(), xsum.size());
+        auto gqsum = test::GuardedBuffer::copy_of(xqsum.data(), xqsum.size());
         test::GuardedBuffer gy(M * N * sizeof(float));
         detail::W4A8Args a;
         a.packed = gw.data();
@@ -209,12 +227,15 @@ TEST(W4A8, TailsNeverReadPastTheirBuffers) {
         a.x_block = x.block;
         a.x_blocks = x.blocks;
         a.xsum = gsum.as<float>();
+        a.xqsum = fold ? gqsum.as<std::int32_t>() : nullptr;
         a.y = gy.as<float>();
         a.ldy = N;
         for (KernelPath p : test::paths_under_test()) {
+          if (fold && p == KernelPath::scalar) continue;  // the scalar path never reads xqsum
           detail::w4a8_dispatch(p, a, 0, packed.tiles);
           for (std::size_t i = 0; i < M * N; ++i)
-            ASSERT_NEAR(gy.as<float>()[i], ref[i], 1e-4f * (1.0f + std::fabs(ref[i]))) << to_string(p) << " M=" << M << " N=" << N << " K=" << K;
+            ASSERT_NEAR(gy.as<float>()[i], ref[i], 1e-4f * (1.0f + std::fabs(ref[i])))
+                << to_string(p) << " fold=" << fold << " M=" << M << " N=" << N << " K=" << K;
         }
       }
 }

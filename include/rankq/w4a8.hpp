@@ -134,6 +134,21 @@ inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixVi
   a.y = y.data;
   a.ldy = y.ld;
   a.bias = o.bias;
+  // Symmetric weights x per-token activations: exact integer group sums for the folded zero point (x86 paths).
+  std::vector<std::int32_t> xqsum;
+  if (!w.geo.has_offsets && x.blocks == 1 && o.path != KernelPath::scalar && o.path != KernelPath::neon &&
+      o.path != KernelPath::neon_dotprod) {
+    xqsum.resize(x.rows * w.geo.groups);
+    for (std::size_t m = 0; m < x.rows; ++m) {
+      const std::int8_t* q = x.values.data() + m * x.padded;
+      for (std::size_t g = 0; g < w.geo.groups; ++g) {
+        std::int32_t c = 0;
+        for (std::size_t k = g * w.geo.group; k < (g + 1) * w.geo.group; ++k) c += q[k];
+        xqsum[m * w.geo.groups + g] = c;
+      }
+    }
+    a.xqsum = xqsum.data();
+  }
   auto body = [&](std::size_t t0, std::size_t t1) { detail::w4a8_dispatch(o.path, a, t0, t1); };
   if (o.parallel && *o.parallel && w.tiles > 1)
     (*o.parallel)(w.tiles, body);

@@ -20,79 +20,330 @@ void w4a8_tiles(const W4A8Args& a, std::size_t tile_begin, std::size_t tile_end)
 
 namespace avx512 {
 
-inline constexpr std::size_t kTokenBlock = 8;  ///< tokens per micro-kernel call (8 x 16 rows of outputs)
+inline constexpr std::size_t kTokenBlock = 3;  ///< tokens per micro-kernel call
+inline constexpr std::size_t kTileBlock = 2;   ///< tiles per micro-kernel call: 3 tokens x 32 rows of outputs
 
-/// y[m0 .. m0+MR)[n0 .. n0+16) for one tile. Per segment (a group cut at activation-block boundaries) the
-/// int32 dot products of every token run over 16 K per step (two code blocks); small MR gets twice the
-/// accumulators so the vpdpbusd latency stays hidden. Float epilogue: out += (s·a_seg)·dot per segment,
-/// out −= z·xsum per group.
-template <std::size_t MR>
-RANKQ_AVX512_INLINE void tile_token_block(const W4A8Args& a, const std::uint8_t* tile, std::size_t n0, __mmask16 rows,
-                                          std::size_t m0) {
-  constexpr std::size_t kChains = MR <= 2 ? 4 : 2;  // int32 accumulators per token
+/// y[m0 .. m0+MR) x rows of NT consecutive tiles (from `tile`), over groups [g_begin, g_end). Per segment (a group
+/// cut at activation-block boundaries) the int32 dot products run 16 K per step (two code blocks per tile); each
+/// broadcast activation word feeds NT vpdpbusd, so a step needs 2·NT code loads + 4·MR broadcasts for 4·MR·NT
+/// vpdpbusd (the load ports, not the dot-product pipes, were the limit with NT = 1). C accumulators per
+/// (token, tile) keep >= 8 independent vpdpbusd chains (latency 4, 2 per cycle on Zen 5). Float epilogue:
+/// out += (s·a_seg)·dot per segment, out −= z·xsum per group. `first`: out starts at 0, else at the partial sums
+/// already in y; `last`: adds the bias. Partials round-trip through y as floats, so the result does not depend
+/// on how K is chunked (docs/kernels.md §3). kFold (a.xqsum set: symmetric weights, per-token activations): the
+/// accumulators start at −zero_code·Σq, so out += s·dot per group and out *= a_token once at the end.
+template <std::size_t MR, std::size_t NT, bool kFold>
+RANKQ_AVX512_INLINE void tile_token_block(const W4A8Args& a, std::size_t tile, std::size_t m0, std::size_t g_begin,
+                                          std::size_t g_end, bool first, bool last) {
+  constexpr std::size_t C = MR * NT <= 2 ? 4 : 2;  // int32 accumulators per (token, tile)
   const PackedW4Geometry& geo = a.geo;
   const std::size_t code_bytes = geo.code_bytes(), group_stride = geo.group_stride();
+  const std::uint8_t* td[NT];
+  std::size_t n0[NT];
+  __mmask16 rows[NT];
+  for (std::size_t u = 0; u < NT; ++u) {
+    td[u] = a.packed + (tile + u) * geo.tile_stride();
+    n0[u] = (tile + u) * kTileRows;
+    rows[u] = row_mask(a.rows - n0[u]);
+  }
+  const std::int8_t* x[MR];
+  __m512 out[MR][NT];
+  for (std::size_t t = 0; t < MR; ++t) {
+    x[t] = a.x + (m0 + t) * a.x_padded;
+    for (std::size_t u = 0; u < NT; ++u)
+      out[t][u] = first ? _mm512_setzero_ps() : load_rows(a.y + (m0 + t) * a.ldy + n0[u], rows[u]);
+  }
+  std::size_t b = g_begin * geo.group / a.x_block, b_end = (b + 1) * a.x_block;  // activation block of k, its end
+  for (std::size_t g = g_begin; g < g_end; ++g) {
+    const std::size_t g0 = g * geo.group, g_end_k = g0 + geo.group;
+    for (std::size_t k = g0; k < g_end_k;) {
+      if (k == b_end) ++b, b_end += a.x_block;
+      const std::size_t seg_end = std::min(g_end_k, b_end);
+      __m512i acc[MR][NT][C];
+      for (std::size_t t = 0; t < MR; ++t) {
+        const __m512i init = kFold ? _mm512_set1_epi32(-static_cast<std::int32_t>(a.zero_code) * a.xqsum[(m0 + t) * geo.groups + g])
+                                   : _mm512_setzero_si512();
+        for (std::size_t u = 0; u < NT; ++u) {
+          acc[t][u][0] = init;
+          for (std::size_t c = 1; c < C; ++c) acc[t][u][c] = _mm512_setzero_si512();
+        }
+      }
+      std::size_t off = g * group_stride + (k - g0) / kBlockK * sizeof(PackedCodeBlock);
+      for (; k < seg_end; k += 2 * kBlockK, off += 2 * sizeof(PackedCodeBlock)) {  // segments are multiples of 16 K
+        for (std::size_t j = 0; j < 2; ++j) {
+          Nibbles c[NT];
+          for (std::size_t u = 0; u < NT; ++u) c[u] = unpack_code_block(td[u] + off + j * sizeof(PackedCodeBlock));
+          for (std::size_t t = 0; t < MR; ++t) {
+            const __m512i lo = broadcast4(x[t] + k + j * kBlockK), hi = broadcast4(x[t] + k + j * kBlockK + 4);
+            for (std::size_t u = 0; u < NT; ++u) {
+              acc[t][u][(2 * j) % C] = dpbusd(acc[t][u][(2 * j) % C], c[u].lo, lo);
+              acc[t][u][(2 * j + 1) % C] = dpbusd(acc[t][u][(2 * j + 1) % C], c[u].hi, hi);
+            }
+          }
+        }
+      }
+      __m512 s[NT];
+      for (std::size_t u = 0; u < NT; ++u) s[u] = load_row_values(td[u] + g * group_stride + code_bytes, a.scale_type);
+      for (std::size_t t = 0; t < MR; ++t) {
+        const __m512 xs = _mm512_set1_ps(a.x_scales[(m0 + t) * a.x_blocks + b]);
+        for (std::size_t u = 0; u < NT; ++u) {
+          __m512i d = _mm512_add_epi32(acc[t][u][0], acc[t][u][1]);
+          if (C == 4) d = _mm512_add_epi32(d, _mm512_add_epi32(acc[t][u][C - 2], acc[t][u][C - 1]));
+          out[t][u] = _mm512_fmadd_ps(kFold ? s[u] : _mm512_mul_ps(s[u], xs), _mm512_cvtepi32_ps(d), out[t][u]);
+        }
+      }
+    }
+    if (kFold) continue;
+    for (std::size_t u = 0; u < NT; ++u) {
+      const std::uint8_t* sp = td[u] + g * group_stride + code_bytes;
+      const __m512 z = geo.has_offsets ? load_row_values(sp + kTileRows * geo.scale_bytes, a.scale_type)
+                                       : _mm512_mul_ps(load_row_values(sp, a.scale_type), _mm512_set1_ps(a.zero_code));
+      for (std::size_t t = 0; t < MR; ++t)
+        out[t][u] = _mm512_fnmadd_ps(z, _mm512_set1_ps(a.xsum[(m0 + t) * geo.groups + g]), out[t][u]);
+    }
+  }
+  if (kFold && last)
+    for (std::size_t t = 0; t < MR; ++t) {
+      const __m512 xs = _mm512_set1_ps(a.x_scales[(m0 + t) * a.x_blocks]);
+      for (std::size_t u = 0; u < NT; ++u) out[t][u] = _mm512_mul_ps(out[t][u], xs);
+    }
+  for (std::size_t u = 0; u < NT; ++u) {
+    const __m512 bias = last && a.bias ? load_rows(a.bias + n0[u], rows[u]) : _mm512_setzero_ps();
+    for (std::size_t t = 0; t < MR; ++t)
+      store_rows(a.y + (m0 + t) * a.ldy + n0[u], rows[u], last && a.bias ? _mm512_add_ps(out[t][u], bias) : out[t][u]);
+  }
+}
+
+/// Tokens [m_begin, m_end) of NT tiles from `tile`, over groups [g0, g1).
+template <std::size_t NT, bool kFold>
+RANKQ_AVX512_INLINE void tiles_tokens(const W4A8Args& a, std::size_t tile, std::size_t m_begin, std::size_t m_end,
+                                      std::size_t g0, std::size_t g1, bool first, bool last) {
+  static_assert(kTokenBlock == 3, "the remainder switch below handles 1 or 2 tokens");
+  std::size_t m = m_begin;
+  for (; m + kTokenBlock <= m_end; m += kTokenBlock) tile_token_block<kTokenBlock, NT, kFold>(a, tile, m, g0, g1, first, last);
+  if (m_end - m == 2) tile_token_block<2, NT, kFold>(a, tile, m, g0, g1, first, last);
+  if (m_end - m == 1) tile_token_block<1, NT, kFold>(a, tile, m, g0, g1, first, last);
+}
+
+/// Tokens [m_begin, m_end) of tiles [t0, t1), two at a time.
+template <bool kFold>
+RANKQ_AVX512_INLINE void panel_tokens(const W4A8Args& a, std::size_t t0, std::size_t t1, std::size_t m_begin,
+                                      std::size_t m_end, std::size_t g0, std::size_t g1, bool first, bool last) {
+  std::size_t tile = t0;
+  for (; tile + kTileBlock <= t1; tile += kTileBlock) tiles_tokens<kTileBlock, kFold>(a, tile, m_begin, m_end, g0, g1, first, last);
+  if (tile < t1) tiles_tokens<1, kFold>(a, tile, m_begin, m_end, g0, g1, first, last);
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+// vpdpbusd OFF(X + ko){1to16}, ZC, ZA in both assembler dialects (-masm=att / intel).
+#define RANKQ_DPB(OFF, X, ZC, ZA)                                \
+  "{vpdpbusd " OFF "(%[" X "],%[ko])%{1to16%}, %%" ZC ", %%" ZA \
+  "|vpdpbusd " ZA ", " ZC ", dword ptr [%[" X "]+%[ko]+" OFF "]%{1to16%}}\n\t"
+
+/// d[t] = init[t] + Σ_k codes · x[t][k] over k in [k, seg_end) for 8 tokens, from unpacked codes (per 8 K: lo, hi
+/// operand) — the whole segment as one asm loop for GCC, whose register allocator spills and copies the
+/// accumulators of the equivalent intrinsic loop. Accumulators live in zmm16-31 (two chains per token: lo / hi
+/// nibbles; each chain gets 2 vpdpbusd per 16-K step, 8 cycles of latency against 16 cycles of issue), codes in
+/// zmm12-15; the activation offset runs from −(seg_end − k) up to 0. Needs (seg_end − k) a positive multiple of 16.
+RANKQ_AVX512_INLINE void dot_8_tokens(const std::uint8_t* codes, const std::int8_t* const (&x)[8], std::size_t k,
+                                      std::size_t seg_end, const __m512i (&init)[8], __m512i (&d)[8]) {
+  const std::int8_t* xe[8];
+  for (std::size_t t = 0; t < 8; ++t) xe[t] = x[t] + seg_end;
+  std::ptrdiff_t ko = -static_cast<std::ptrdiff_t>(seg_end - k);
+  __asm__(
+      "{vmovdqa64 %[i0], %%zmm16|vmovdqa64 zmm16, %[i0]}\n\t"
+      "{vpxord %%zmm17, %%zmm17, %%zmm17|vpxord zmm17, zmm17, zmm17}\n\t"
+      "{vmovdqa64 %[i1], %%zmm18|vmovdqa64 zmm18, %[i1]}\n\t"
+      "{vpxord %%zmm19, %%zmm19, %%zmm19|vpxord zmm19, zmm19, zmm19}\n\t"
+      "{vmovdqa64 %[i2], %%zmm20|vmovdqa64 zmm20, %[i2]}\n\t"
+      "{vpxord %%zmm21, %%zmm21, %%zmm21|vpxord zmm21, zmm21, zmm21}\n\t"
+      "{vmovdqa64 %[i3], %%zmm22|vmovdqa64 zmm22, %[i3]}\n\t"
+      "{vpxord %%zmm23, %%zmm23, %%zmm23|vpxord zmm23, zmm23, zmm23}\n\t"
+      "{vmovdqa64 %[i4], %%zmm24|vmovdqa64 zmm24, %[i4]}\n\t"
+      "{vpxord %%zmm25, %%zmm25, %%zmm25|vpxord zmm25, zmm25, zmm25}\n\t"
+      "{vmovdqa64 %[i5], %%zmm26|vmovdqa64 zmm26, %[i5]}\n\t"
+      "{vpxord %%zmm27, %%zmm27, %%zmm27|vpxord zmm27, zmm27, zmm27}\n\t"
+      "{vmovdqa64 %[i6], %%zmm28|vmovdqa64 zmm28, %[i6]}\n\t"
+      "{vpxord %%zmm29, %%zmm29, %%zmm29|vpxord zmm29, zmm29, zmm29}\n\t"
+      "{vmovdqa64 %[i7], %%zmm30|vmovdqa64 zmm30, %[i7]}\n\t"
+      "{vpxord %%zmm31, %%zmm31, %%zmm31|vpxord zmm31, zmm31, zmm31}\n\t"
+      "1:\n\t"
+      "{vmovdqa64 (%[c]), %%zmm12|vmovdqa64 zmm12, zmmword ptr [%[c]]}\n\t"
+      "{vmovdqa64 64(%[c]), %%zmm13|vmovdqa64 zmm13, zmmword ptr [%[c]+64]}\n\t"
+      RANKQ_DPB("0", "x0", "zmm12", "zmm16") RANKQ_DPB("4", "x0", "zmm13", "zmm17")
+      RANKQ_DPB("0", "x1", "zmm12", "zmm18") RANKQ_DPB("4", "x1", "zmm13", "zmm19")
+      RANKQ_DPB("0", "x2", "zmm12", "zmm20") RANKQ_DPB("4", "x2", "zmm13", "zmm21")
+      RANKQ_DPB("0", "x3", "zmm12", "zmm22") RANKQ_DPB("4", "x3", "zmm13", "zmm23")
+      RANKQ_DPB("0", "x4", "zmm12", "zmm24") RANKQ_DPB("4", "x4", "zmm13", "zmm25")
+      RANKQ_DPB("0", "x5", "zmm12", "zmm26") RANKQ_DPB("4", "x5", "zmm13", "zmm27")
+      RANKQ_DPB("0", "x6", "zmm12", "zmm28") RANKQ_DPB("4", "x6", "zmm13", "zmm29")
+      RANKQ_DPB("0", "x7", "zmm12", "zmm30") RANKQ_DPB("4", "x7", "zmm13", "zmm31")
+      "{vmovdqa64 128(%[c]), %%zmm14|vmovdqa64 zmm14, zmmword ptr [%[c]+128]}\n\t"
+      "{vmovdqa64 192(%[c]), %%zmm15|vmovdqa64 zmm15, zmmword ptr [%[c]+192]}\n\t"
+      RANKQ_DPB("8", "x0", "zmm14", "zmm16") RANKQ_DPB("12", "x0", "zmm15", "zmm17")
+      RANKQ_DPB("8", "x1", "zmm14", "zmm18") RANKQ_DPB("12", "x1", "zmm15", "zmm19")
+      RANKQ_DPB("8", "x2", "zmm14", "zmm20") RANKQ_DPB("12", "x2", "zmm15", "zmm21")
+      RANKQ_DPB("8", "x3", "zmm14", "zmm22") RANKQ_DPB("12", "x3", "zmm15", "zmm23")
+      RANKQ_DPB("8", "x4", "zmm14", "zmm24") RANKQ_DPB("12", "x4", "zmm15", "zmm25")
+      RANKQ_DPB("8", "x5", "zmm14", "zmm26") RANKQ_DPB("12", "x5", "zmm15", "zmm27")
+      RANKQ_DPB("8", "x6", "zmm14", "zmm28") RANKQ_DPB("12", "x6", "zmm15", "zmm29")
+      RANKQ_DPB("8", "x7", "zmm14", "zmm30") RANKQ_DPB("12", "x7", "zmm15", "zmm31")
+      "{add $256, %[c]|add %[c], 256}\n\t"
+      "{add $16, %[ko]|add %[ko], 16}\n\t"
+      "jnz 1b\n\t"
+      "{vpaddd %%zmm17, %%zmm16, %[d0]|vpaddd %[d0], zmm16, zmm17}\n\t"
+      "{vpaddd %%zmm19, %%zmm18, %[d1]|vpaddd %[d1], zmm18, zmm19}\n\t"
+      "{vpaddd %%zmm21, %%zmm20, %[d2]|vpaddd %[d2], zmm20, zmm21}\n\t"
+      "{vpaddd %%zmm23, %%zmm22, %[d3]|vpaddd %[d3], zmm22, zmm23}\n\t"
+      "{vpaddd %%zmm25, %%zmm24, %[d4]|vpaddd %[d4], zmm24, zmm25}\n\t"
+      "{vpaddd %%zmm27, %%zmm26, %[d5]|vpaddd %[d5], zmm26, zmm27}\n\t"
+      "{vpaddd %%zmm29, %%zmm28, %[d6]|vpaddd %[d6], zmm28, zmm29}\n\t"
+      "{vpaddd %%zmm31, %%zmm30, %[d7]|vpaddd %[d7], zmm30, zmm31}\n\t"
+      : [d0] "=v"(d[0]), [d1] "=v"(d[1]), [d2] "=v"(d[2]), [d3] "=v"(d[3]), [d4] "=v"(d[4]), [d5] "=v"(d[5]),
+        [d6] "=v"(d[6]), [d7] "=v"(d[7]), [c] "+r"(codes), [ko] "+r"(ko)
+      : [i0] "v"(init[0]), [i1] "v"(init[1]), [i2] "v"(init[2]), [i3] "v"(init[3]), [i4] "v"(init[4]),
+        [i5] "v"(init[5]), [i6] "v"(init[6]), [i7] "v"(init[7]), [x0] "r"(xe[0]), [x1] "r"(xe[1]), [x2] "r"(xe[2]),
+        [x3] "r"(xe[3]), [x4] "r"(xe[4]), [x5] "r"(xe[5]), [x6] "r"(xe[6]), [x7] "r"(xe[7])
+      : "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
+        "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
+}
+#undef RANKQ_DPB
+#endif
+
+/// Prefill micro-kernel on pre-unpacked codes: y[m0 .. m0+MR) x the 16 rows of `tile` over groups [g_begin,
+/// g_end), whose code blocks were unpacked into `codes` (per 8 K: the 64-byte low-nibble operand, then the
+/// high-nibble one; docs/kernels.md §3). The inner loop is nothing but vpdpbusd with {1to16} activation
+/// broadcasts and one 64-byte code load per 8·MR of them: the nibble unpack (and, shift, and), which competes
+/// with vpdpbusd for the same vector pipes, is paid once per tile chunk instead of once per token block.
+/// Same epilogue and chunk contract as tile_token_block.
+template <std::size_t MR, bool kFold>
+RANKQ_AVX512_INLINE void unpacked_token_block(const W4A8Args& a, std::size_t tile, const std::uint8_t* codes,
+                                              std::size_t m0, std::size_t g_begin, std::size_t g_end, bool first,
+                                              bool last) {
+  constexpr std::size_t C = MR <= 2 ? 4 : 2;  // int32 accumulators per token
+  const PackedW4Geometry& geo = a.geo;
+  const std::uint8_t* td = a.packed + tile * geo.tile_stride();
+  const std::size_t n0 = tile * kTileRows, code_bytes = geo.code_bytes(), group_stride = geo.group_stride();
+  const __mmask16 rows = row_mask(a.rows - n0);
+  const std::size_t k_begin = g_begin * geo.group;
   const std::int8_t* x[MR];
   __m512 out[MR];
   for (std::size_t t = 0; t < MR; ++t) {
     x[t] = a.x + (m0 + t) * a.x_padded;
-    out[t] = _mm512_setzero_ps();
+    out[t] = first ? _mm512_setzero_ps() : load_rows(a.y + (m0 + t) * a.ldy + n0, rows);
   }
-  for (std::size_t g = 0; g < geo.groups; ++g) {
-    const std::uint8_t* gd = tile + g * group_stride;
-    const __m512 s = load_row_values(gd + code_bytes, a.scale_type);
-    const std::size_t g0 = g * geo.group, g_end = g0 + geo.group;
-    for (std::size_t k = g0; k < g_end;) {
-      const std::size_t b = k / a.x_block;
-      const std::size_t seg_end = std::min(g_end, (b + 1) * a.x_block);
-      __m512i acc[MR][kChains];
-      for (std::size_t t = 0; t < MR; ++t)
-        for (std::size_t c = 0; c < kChains; ++c) acc[t][c] = _mm512_setzero_si512();
-      const std::uint8_t* block = gd + (k - g0) / kBlockK * sizeof(PackedCodeBlock);
-      for (; k < seg_end; k += 2 * kBlockK, block += 2 * sizeof(PackedCodeBlock)) {  // segments are multiples of 16 K
-        const Nibbles c0 = unpack_code_block(block), c1 = unpack_code_block(block + sizeof(PackedCodeBlock));
-        for (std::size_t t = 0; t < MR; ++t) {
-          acc[t][0] = dot4(acc[t][0], c0.lo, x[t] + k);
-          acc[t][1] = dot4(acc[t][1], c0.hi, x[t] + k + 4);
-          acc[t][kChains - 2] = dot4(acc[t][kChains - 2], c1.lo, x[t] + k + 8);
-          acc[t][kChains - 1] = dot4(acc[t][kChains - 1], c1.hi, x[t] + k + 12);
+  std::size_t b = k_begin / a.x_block, b_end = (b + 1) * a.x_block;  // activation block of k, its end
+  for (std::size_t g = g_begin; g < g_end; ++g) {
+    const std::size_t g0 = g * geo.group, g_end_k = g0 + geo.group;
+    for (std::size_t k = g0; k < g_end_k;) {
+      if (k == b_end) ++b, b_end += a.x_block;
+      const std::size_t seg_end = std::min(g_end_k, b_end);
+      __m512i acc[MR][C];
+      for (std::size_t t = 0; t < MR; ++t) {
+        acc[t][0] = kFold ? _mm512_set1_epi32(-static_cast<std::int32_t>(a.zero_code) * a.xqsum[(m0 + t) * geo.groups + g])
+                          : _mm512_setzero_si512();
+        for (std::size_t c = 1; c < C; ++c) acc[t][c] = _mm512_setzero_si512();
+      }
+      const std::uint8_t* cp = codes + (k - k_begin) / kBlockK * 2 * sizeof(PackedCodeBlock);
+#if defined(__GNUC__) && !defined(__clang__)
+      if constexpr (MR == 8) {
+        __m512i init[8], d[8];
+        for (std::size_t t = 0; t < 8; ++t) init[t] = acc[t][0];
+        dot_8_tokens(cp, x, k, seg_end, init, d);
+        for (std::size_t t = 0; t < 8; ++t) acc[t][0] = d[t], acc[t][1] = _mm512_setzero_si512();
+        k = seg_end;
+      }
+#endif
+      for (; k < seg_end; k += 2 * kBlockK, cp += 4 * sizeof(PackedCodeBlock)) {  // segments are multiples of 16 K
+        for (std::size_t j = 0; j < 2; ++j) {
+          const __m512i lo = _mm512_load_si512(cp + 2 * j * sizeof(PackedCodeBlock));
+          const __m512i hi = _mm512_load_si512(cp + (2 * j + 1) * sizeof(PackedCodeBlock));
+          for (std::size_t t = 0; t < MR; ++t) {
+            acc[t][(2 * j) % C] = dot4(acc[t][(2 * j) % C], lo, x[t] + k + j * kBlockK);
+            acc[t][(2 * j + 1) % C] = dot4(acc[t][(2 * j + 1) % C], hi, x[t] + k + j * kBlockK + 4);
+          }
         }
       }
+      const __m512 s = load_row_values(td + g * group_stride + code_bytes, a.scale_type);
       for (std::size_t t = 0; t < MR; ++t) {
         __m512i d = _mm512_add_epi32(acc[t][0], acc[t][1]);
-        if (kChains == 4) d = _mm512_add_epi32(d, _mm512_add_epi32(acc[t][2], acc[t][3]));
-        const __m512 sa = _mm512_mul_ps(s, _mm512_set1_ps(a.x_scales[(m0 + t) * a.x_blocks + b]));
+        if (C == 4) d = _mm512_add_epi32(d, _mm512_add_epi32(acc[t][2], acc[t][3]));
+        const __m512 sa = kFold ? s : _mm512_mul_ps(s, _mm512_set1_ps(a.x_scales[(m0 + t) * a.x_blocks + b]));
         out[t] = _mm512_fmadd_ps(sa, _mm512_cvtepi32_ps(d), out[t]);
       }
     }
-    const __m512 z = geo.has_offsets ? load_row_values(gd + code_bytes + kTileRows * geo.scale_bytes, a.scale_type)
-                                     : _mm512_mul_ps(s, _mm512_set1_ps(a.zero_code));
+    if (kFold) continue;
+    const std::uint8_t* sp = td + g * group_stride + code_bytes;
+    const __m512 z = geo.has_offsets ? load_row_values(sp + kTileRows * geo.scale_bytes, a.scale_type)
+                                     : _mm512_mul_ps(load_row_values(sp, a.scale_type), _mm512_set1_ps(a.zero_code));
     for (std::size_t t = 0; t < MR; ++t) out[t] = _mm512_fnmadd_ps(z, _mm512_set1_ps(a.xsum[(m0 + t) * geo.groups + g]), out[t]);
   }
-  const bool has_bias = a.bias != nullptr;
-  const __m512 bias = has_bias ? load_rows(a.bias + n0, rows) : _mm512_setzero_ps();
-  for (std::size_t t = 0; t < MR; ++t)
-    store_rows(a.y + (m0 + t) * a.ldy + n0, rows, has_bias ? _mm512_add_ps(out[t], bias) : out[t]);
+  const __m512 bias = last && a.bias ? load_rows(a.bias + n0, rows) : _mm512_setzero_ps();
+  for (std::size_t t = 0; t < MR; ++t) {
+    if (kFold && last) out[t] = _mm512_mul_ps(out[t], _mm512_set1_ps(a.x_scales[(m0 + t) * a.x_blocks]));
+    store_rows(a.y + (m0 + t) * a.ldy + n0, rows, last && a.bias ? _mm512_add_ps(out[t], bias) : out[t]);
+  }
+}
+
+/// Unpacks the code blocks of groups [g0, g1) of a tile into `codes` (layout of unpacked_token_block).
+RANKQ_AVX512_INLINE void unpack_tile_chunk(const W4A8Args& a, std::size_t tile, std::size_t g0, std::size_t g1,
+                                           std::uint8_t* codes) {
+  const std::uint8_t* td = a.packed + tile * a.geo.tile_stride();
+  const std::size_t blocks = a.geo.group / kBlockK;
+  for (std::size_t g = g0; g < g1; ++g) {
+    const std::uint8_t* src = td + g * a.geo.group_stride();
+    for (std::size_t j = 0; j < blocks; ++j, codes += 2 * sizeof(PackedCodeBlock)) {
+      const Nibbles c = unpack_code_block(src + j * sizeof(PackedCodeBlock));
+      _mm512_store_si512(codes, c.lo);
+      _mm512_store_si512(codes + sizeof(PackedCodeBlock), c.hi);
+    }
+  }
+}
+
+inline constexpr std::size_t kPrefillTokens = 8;  ///< tokens per unpacked_token_block: 16 int32 chains + 8 outputs
+inline constexpr std::size_t kChunkK = 1024;      ///< K per chunk of unpacked codes (16 KiB: stays in L1)
+
+/// Prefill (more than one direct token block): per tile and K chunk, unpack the chunk once, then run every
+/// token block over it. The chunk's codes (16 x kChunkK bytes) stay in L1; each token block reads its
+/// activations (kPrefillTokens x kChunkK bytes) once per tile, streaming from L2.
+template <bool kFold>
+RANKQ_AVX512_INLINE void run_prefill(const W4A8Args& a, std::size_t tile_begin, std::size_t tile_end) {
+  const std::size_t groups = a.geo.groups;
+  const std::size_t chunk = std::max<std::size_t>(1, kChunkK / a.geo.group);  // groups per K chunk
+  AlignedBuffer<std::uint8_t> codes(chunk * a.geo.group / kBlockK * 2 * sizeof(PackedCodeBlock));
+  for (std::size_t tile = tile_begin; tile < tile_end; ++tile)
+    for (std::size_t g0 = 0; g0 < groups; g0 += chunk) {
+      const std::size_t g1 = std::min(groups, g0 + chunk);
+      unpack_tile_chunk(a, tile, g0, g1, codes.data());
+      const bool first = g0 == 0, last = g1 == groups;
+      static_assert(kPrefillTokens == 8, "the remainder switch below handles 1 to 7 tokens");
+      std::size_t m = 0;
+      for (; m + kPrefillTokens <= a.M; m += kPrefillTokens)
+        unpacked_token_block<kPrefillTokens, kFold>(a, tile, codes.data(), m, g0, g1, first, last);
+      switch (a.M - m) {
+        case 7: unpacked_token_block<7, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
+        case 6: unpacked_token_block<6, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
+        case 5: unpacked_token_block<5, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
+        case 4: unpacked_token_block<4, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
+        case 3: unpacked_token_block<3, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
+        case 2: unpacked_token_block<2, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
+        case 1: unpacked_token_block<1, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
+        default: break;
+      }
+    }
+}
+
+template <bool kFold>
+RANKQ_AVX512_INLINE void run_tiles(const W4A8Args& a, std::size_t tile_begin, std::size_t tile_end) {
+  if (a.M > kTokenBlock) return run_prefill<kFold>(a, tile_begin, tile_end);
+  panel_tokens<kFold>(a, tile_begin, tile_end, 0, a.M, 0, a.geo.groups, true, true);
 }
 
 RANKQ_AVX512_KERNEL void run_w4a8_tiles(const W4A8Args& a, std::size_t tile_begin, std::size_t tile_end) {
-  for (std::size_t tile = tile_begin; tile < tile_end; ++tile) {
-    const std::uint8_t* td = a.packed + tile * a.geo.tile_stride();
-    const std::size_t n0 = tile * kTileRows;
-    const __mmask16 rows = row_mask(a.rows - n0);
-    std::size_t m = 0;
-    for (; m + kTokenBlock <= a.M; m += kTokenBlock) tile_token_block<kTokenBlock>(a, td, n0, rows, m);
-    switch (a.M - m) {
-      case 7: tile_token_block<7>(a, td, n0, rows, m); break;
-      case 6: tile_token_block<6>(a, td, n0, rows, m); break;
-      case 5: tile_token_block<5>(a, td, n0, rows, m); break;
-      case 4: tile_token_block<4>(a, td, n0, rows, m); break;
-      case 3: tile_token_block<3>(a, td, n0, rows, m); break;
-      case 2: tile_token_block<2>(a, td, n0, rows, m); break;
-      case 1: tile_token_block<1>(a, td, n0, rows, m); break;
-      default: break;
-    }
-  }
+  if (a.xqsum)
+    run_tiles<true>(a, tile_begin, tile_end);
+  else
+    run_tiles<false>(a, tile_begin, tile_end);
 }
 
 }  // namespace avx512

@@ -46,6 +46,10 @@ struct W4A8Args {
   const float* x_scales = nullptr;  ///< M x x_blocks
   std::size_t x_block = 0, x_blocks = 0;
   const float* xsum = nullptr;  ///< M x groups
+  /// Optional (x86 paths): M x groups exact sums Σ_k q_x[k] per group, set only for symmetric weights with
+  /// per-token activations. Kernels then start each group's int32 accumulator at −zero_code·sum, so the zero
+  /// point is folded into the integer dot product and the per-token scale applied once (docs/kernels.md §2).
+  const std::int32_t* xqsum = nullptr;
   float* y = nullptr;
   std::size_t ldy = 0;
   const float* bias = nullptr;  ///< N or null

@@ -48,6 +48,17 @@ RANKQ_AVX512_INLINE __m512i dot4(__m512i acc, __m512i codes, const std::int8_t* 
 }
 
 
+/// acc[r] += Σ_i codes[4r+i] · xb[r][i] with the activation word already broadcast in a register (kernels that
+/// feed one broadcast to several code blocks). Written out for GCC 12 like dot4.
+RANKQ_AVX512_INLINE __m512i dpbusd(__m512i acc, __m512i codes, __m512i xb) {
+#if defined(__GNUC__) && !defined(__clang__)
+  __asm__("{vpdpbusd %2, %1, %0|vpdpbusd %0, %1, %2}" : "+v"(acc) : "v"(codes), "v"(xb));
+  return acc;
+#else
+  return _mm512_dpbusd_epi32(acc, codes, xb);
+#endif
+}
+
 /// 16 per-row values (scales or offsets) stored as f16 or f32.
 RANKQ_AVX512_INLINE __m512 load_row_values(const std::uint8_t* p, ScaleType t) {
   if (t == ScaleType::f16)
