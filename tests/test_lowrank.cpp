@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "test_util.hpp"
@@ -51,7 +53,7 @@ TEST(LowRank, RepadEqualsQuantizingWithThatPadding) {
 }
 
 TEST(LowRank, ReferenceFollowsItsDefinition) {
-  // K = 168: the int4-g32 weights pad to 192, the MXINT8 factor Aᵀ to 176 — exercises the re-padding.
+  // K = 168: the int4-g32 weights pad to 192, the MXINT8 factor Aᵀ to 176 (x is read up to column 176 only).
   const std::size_t M = 7, N = 40, K = 168, k = 8;
   const auto w = test::heavy_tailed(N * K, 2);
   const auto x = test::activations(M, K, 3);
@@ -61,6 +63,7 @@ TEST(LowRank, ReferenceFollowsItsDefinition) {
   o.rank = k;
   const LqerWeights lw = quantize_lqer(view(w, N, K), UniformFormat{4, 32, Symmetry::asymmetric, ScaleType::f16}, {}, o);
   ASSERT_NE(lw.weights.padded, lw.correction.a_t.padded);
+  const auto& c = lw.correction;
   for (const auto& f : activation_formats())
     for (bool requant : {true, false}) {
       std::vector<float> y(M * N);
@@ -68,20 +71,36 @@ TEST(LowRank, ReferenceFollowsItsDefinition) {
       mo.bias = bias.data();
       mo.requantize_output = requant;
       lqer_reference_linear(view(x, M, K), f, lw, MatrixView<float>(y.data(), M, N), mo);
-      // Step by step, as documented.
+      // Step by step, as documented (docs/lqer.md §5), written out here with plain loops.
       const auto xq = quantize_activations(view(x, M, K), f, lw.weights.padded);
       std::vector<float> main(M * N), t(M * k), u(M * N);
       reference_matmul(xq, lw.weights, MatrixView<float>(main.data(), M, N));
-      reference_matmul(quantize_activations(view(x, M, K), f, lw.correction.a_t.padded), lw.correction.a_t,
-                       MatrixView<float>(t.data(), M, k));
-      reference_matmul(quantize_activations(view(t, M, k), f, lw.correction.b_t.padded), lw.correction.b_t,
-                       MatrixView<float>(u.data(), M, N));
+      auto product = [](const QuantizedActivations& a, const UniformWeights& fac, std::vector<float>& out) {
+        for (std::size_t m = 0; m < a.rows; ++m)
+          for (std::size_t r = 0; r < fac.rows; ++r) {
+            float acc = 0.0f;
+            for (std::size_t ch = 0; ch * 16 < fac.cols; ++ch) {
+              std::int32_t d = 0;
+              for (std::size_t j = ch * 16; j < std::min(fac.cols, ch * 16 + 16); ++j)
+                d += int(a.row(m)[j]) * (int(fac.code(r, j)) - 128);
+              acc = std::fma(a.scale(m, ch * 16 / a.block) * fac.scale(r, ch * 16 / fac.group), float(d), acc);
+            }
+            out[m * fac.rows + r] = acc;
+          }
+      };
+      product(xq, c.a_t, t);
+      const auto tq = quantize_activations(view(t, M, k), f, 16);
+      product(tq, c.b_t, u);
       const auto uq = quantize_activations(view(u, M, N), f);
       for (std::size_t m = 0; m < M; ++m)
         for (std::size_t n = 0; n < N; ++n) {
           const float corr = requant ? uq.value(m, n) : u[m * N + n];
           ASSERT_EQ(y[m * N + n], (main[m * N + n] + corr) + bias[n]) << to_string(f) << " m=" << m << " n=" << n;
         }
+      // The chunked int8 product equals the generic reference_matmul of the same operands up to float rounding.
+      std::vector<float> t_generic(M * k);
+      reference_matmul(quantize_activations(view(x, M, K), f, c.a_t.padded), c.a_t, MatrixView<float>(t_generic.data(), M, k));
+      for (std::size_t i = 0; i < t.size(); ++i) ASSERT_NEAR(t[i], t_generic[i], 1e-4f * (1.0f + std::fabs(t[i])));
     }
 }
 

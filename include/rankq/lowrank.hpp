@@ -1,5 +1,5 @@
 // rankq/lowrank.hpp — the scalar reference of LQER inference, y = x_q·W_qᵀ + Q(Q(x_q·A)·B) (+ bias), built from
-// reference_matmul and quantize_activations: the oracle fused low-rank kernels are tested against.
+// reference_matmul, the defined int8 low-rank product (detail/lqer_reference.hpp) and quantize_activations.
 // Semantics (which products are re-quantized, and how): docs/lqer.md §5.
 #pragma once
 
@@ -15,6 +15,7 @@
 #include "rankq/matrix.hpp"
 #include "rankq/reference.hpp"
 #include "rankq/uniform.hpp"
+#include "rankq/detail/lqer_reference.hpp"
 
 namespace rankq {
 
@@ -48,13 +49,14 @@ inline QuantizedActivations repad_activations(const QuantizedActivations& x, std
 
 /// Y (M x N) = x_q·W_qᵀ + Q(Q(x_q·A)·B) + bias, where Q is x's activation quantizer (x.format):
 ///  1. main   = reference_matmul(x, w)                        — NOT re-quantized (float output);
-///  2. t      = reference_matmul(x, c.a_t)                    — x_q·A, M x k, float;
-///  3. t_q    = quantize_activations(t, x.format)             — re-quantized (blocks along k);
-///  4. u      = reference_matmul(t_q, c.b_t)                  — (x·A)·B, M x N, float;
+///  2. t      = x_q·A, M x k, float                           — the defined int8 product (docs/lqer.md §5:
+///              int32 dot products per chunk of 16, one fma per chunk; detail::lowrank_rows_reference);
+///  3. t_q    = quantize_activations(t, x.format)             — re-quantized (padded to round_up(k, 16), blocks along k);
+///  4. u      = t_q·B, M x N, float                           — the same defined int8 product;
 ///  5. u_q    = dequantized quantize_activations(u, x.format) — fake-quantized output (blocks along N), unless
-///              options.requantize_output is false;
+///              options.requantize_output is false (the fused kernels' semantics: lowrank_kernel.hpp);
 ///  6. y      = (main + u_q) + bias, in float.
-/// x must be padded to w.padded (as for reference_matmul); it is re-padded internally for c.a_t if needed.
+/// x must be padded to w.padded (as for reference_matmul).
 inline void lqer_reference_matmul(const QuantizedActivations& x, const UniformWeights& w, const LowRankCorrection& c,
                                   MatrixView<float> y, const LowRankMatmulOptions& o = {}) {
   constexpr const char* fn = "lqer_reference_matmul";
@@ -64,15 +66,13 @@ inline void lqer_reference_matmul(const QuantizedActivations& x, const UniformWe
                                         "x" + std::to_string(w.cols));
   if (c.a_t.rows != c.rank || c.a_t.cols != c.in_features || c.b_t.rows != c.out_features || c.b_t.cols != c.rank)
     detail::throw_argument(fn, "c", "has factors inconsistent with its rank and shape");
+  detail::check_lowrank_factor(c.a_t, fn, "c.a_t");
+  detail::check_lowrank_factor(c.b_t, fn, "c.b_t");
   reference_matmul(x, w, y);
-  const std::size_t M = x.rows, N = w.rows, k = c.rank;
-  std::vector<float> t(M * k), u(M * N);
-  if (x.padded == c.a_t.padded)
-    reference_matmul(x, c.a_t, MatrixView<float>(t.data(), M, k));
-  else
-    reference_matmul(detail::repad_activations(x, c.a_t.padded), c.a_t, MatrixView<float>(t.data(), M, k));
-  const QuantizedActivations t_q = quantize_activations(MatrixView<const float>(t.data(), M, k), x.format, c.b_t.padded);
-  reference_matmul(t_q, c.b_t, MatrixView<float>(u.data(), M, N));
+  const std::size_t M = x.rows, N = w.rows;
+  detail::LowRankTerms terms;
+  detail::lowrank_correction_reference(x, c.a_t, c.b_t, terms);
+  std::vector<float>& u = terms.u;
   if (o.requantize_output) {
     const QuantizedActivations u_q = quantize_activations(MatrixView<const float>(u.data(), M, N), x.format);
     for (std::size_t m = 0; m < M; ++m)

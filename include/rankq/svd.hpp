@@ -10,23 +10,10 @@
 #include <Eigen/Core>
 
 #include "rankq/error.hpp"
+#include "rankq/detail/svd_method.hpp"
 #include "rankq/detail/svd_randomized.hpp"
 
 namespace rankq {
-
-enum class SvdMethod : std::uint8_t {
-  automatic = 0,   ///< randomized when (k + oversampling)·4 <= min(m, n), else exact
-  exact = 1,       ///< full BDCSVD in double, then truncated: O(m·n·min(m, n))
-  randomized = 2,  ///< Halko et al.: O(m·n·(k + p)·(2q + 2)) matrix products
-};
-
-inline const char* to_string(SvdMethod m) {
-  switch (m) {
-    case SvdMethod::exact: return "exact";
-    case SvdMethod::randomized: return "randomized";
-    default: return "auto";
-  }
-}
 
 struct SvdOptions {
   SvdMethod method = SvdMethod::automatic;

@@ -1,0 +1,23 @@
+// rankq/detail/svd_method.hpp — the SvdMethod enum of rankq/svd.hpp, apart so that Eigen-free headers
+// (rankq/detail/lqer_types.hpp, the low-rank kernels) can name it without pulling in Eigen.
+#pragma once
+
+#include <cstdint>
+
+namespace rankq {
+
+enum class SvdMethod : std::uint8_t {
+  automatic = 0,   ///< randomized when (k + oversampling)·4 <= min(m, n), else exact
+  exact = 1,       ///< full BDCSVD in double, then truncated: O(m·n·min(m, n))
+  randomized = 2,  ///< Halko et al.: O(m·n·(k + p)·(2q + 2)) matrix products
+};
+
+inline const char* to_string(SvdMethod m) {
+  switch (m) {
+    case SvdMethod::exact: return "exact";
+    case SvdMethod::randomized: return "randomized";
+    default: return "auto";
+  }
+}
+
+}  // namespace rankq

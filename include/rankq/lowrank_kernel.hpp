@@ -1,0 +1,243 @@
+// rankq/lowrank_kernel.hpp — the fused L²QER inference path: y = x_q·W_qᵀ + (Q(x_q·A))·B (+ bias) with the
+// low-rank products in int8 x int8 -> int32 on every kernel path, fused per 16-row tile with the W4A8 GEMV/GEMM.
+// Semantics (exactly what lqer_reference_matmul computes with requantize_output = false), packed layout and
+// cost: docs/lqer.md §5–§6.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "rankq/activation.hpp"
+#include "rankq/error.hpp"
+#include "rankq/kernel_path.hpp"
+#include "rankq/matrix.hpp"
+#include "rankq/threading.hpp"
+#include "rankq/uniform.hpp"
+#include "rankq/w4a8.hpp"
+#include "rankq/detail/lqer_reference.hpp"
+#include "rankq/detail/lqer_types.hpp"
+#include "rankq/detail/kernels/lowrank_dispatch.hpp"
+#include "rankq/detail/kernels/lowrank_layout.hpp"
+
+namespace rankq {
+
+/// One 8-bit factor (Aᵀ: k x K or Bᵀ: N x k) in the kernels' layout: tiles of 16 rows, per tile `chunks` chunks
+/// of 16 reduction values (256 code bytes + 16 f32 scales each, docs/lqer.md §6). Rows past `rows` and columns
+/// past `cols` hold level 0 and rows past `rows` scale 0.
+struct PackedLowRankFactor {
+  std::size_t rows = 0, cols = 0;  ///< R x C of the source factor
+  std::size_t tiles = 0, chunks = 0;
+  AlignedBuffer<std::uint8_t> data;  ///< tiles * chunks * 320 bytes, 64-byte aligned
+
+  std::size_t size_bytes() const { return data.size(); }
+};
+
+/// A packed low-rank correction: Aᵀ (k x K) and Bᵀ (N x k).
+struct PackedLowRank {
+  std::size_t rank = 0, out_features = 0, in_features = 0;  ///< k, N, K
+  PackedLowRankFactor a_t, b_t;
+
+  std::size_t size_bytes() const { return a_t.size_bytes() + b_t.size_bytes(); }
+};
+
+namespace detail {
+inline PackedLowRankFactor pack_lowrank_factor(const UniformWeights& f, const char* fn, const char* name) {
+  check_lowrank_factor(f, fn, name);
+  PackedLowRankFactor p;
+  p.rows = f.rows;
+  p.cols = f.cols;
+  p.tiles = ceil_div(f.rows, kLowRankRows);
+  p.chunks = ceil_div(f.cols, kLowRankChunk);
+  p.data.resize(p.tiles * p.chunks * kLowRankChunkBytes);
+  auto* chunks = reinterpret_cast<PackedLowRankChunk*>(p.data.data());
+  for (std::size_t i = 0; i < p.tiles * p.chunks; ++i) std::memset(chunks[i].codes, 128, sizeof(chunks[i].codes));
+  for (std::size_t n = 0; n < f.rows; ++n) {
+    const std::size_t tile = n / kLowRankRows, r = n % kLowRankRows;
+    for (std::size_t c = 0; c < p.chunks; ++c) {
+      PackedLowRankChunk& ch = chunks[tile * p.chunks + c];
+      for (std::size_t j = 0; j < kLowRankChunk && c * kLowRankChunk + j < f.cols; ++j) {
+        const std::size_t k = c * kLowRankChunk + j;
+        const std::uint8_t u = f.codes[n * f.row_bytes + k];
+        if (u == 0)
+          throw_argument(fn, name, "row " + std::to_string(n) + " column " + std::to_string(k) +
+                                       " holds level -128: the low-rank kernels take levels in [-127, 127]");
+        ch.codes[j / 4][r][j % 4] = u;
+      }
+      ch.scales[r] = factor_chunk_scale(f, n, c);
+    }
+  }
+  return p;
+}
+
+/// Σ of each 16-value chunk of each row of int8 activations (the vpdpbusd paths' offset correction).
+inline std::vector<std::int32_t> activation_chunk_sums(const std::int8_t* x, std::size_t stride, std::size_t M,
+                                                       std::size_t chunks) {
+  std::vector<std::int32_t> out(M * chunks);
+  for (std::size_t m = 0; m < M; ++m)
+    for (std::size_t c = 0; c < chunks; ++c) {
+      std::int32_t s = 0;
+      for (std::size_t j = 0; j < kLowRankChunk; ++j) s += x[m * stride + c * kLowRankChunk + j];
+      out[m * chunks + c] = s;
+    }
+  return out;
+}
+
+/// Arguments of one factor's product for the int8 activations `x` (its scales taken per 16-chunk).
+struct LowRankPass {
+  std::vector<float> scales;
+  std::vector<std::int32_t> sums;
+  LowRankArgs args;
+  LowRankPass(const PackedLowRankFactor& f, const QuantizedActivations& x, float* out, std::size_t ldo, bool accumulate,
+              const float* bias)
+      : scales(activation_chunk_scales(x, f.chunks)), sums(activation_chunk_sums(x.values.data(), x.padded, x.rows, f.chunks)) {
+    args.packed = f.data.data();
+    args.rows = f.rows;
+    args.chunks = f.chunks;
+    args.M = x.rows;
+    args.x = x.values.data();
+    args.x_stride = x.padded;
+    args.x_scales = scales.data();
+    args.x_sums = sums.data();
+    args.out = out;
+    args.ldo = ldo;
+    args.accumulate = accumulate;
+    args.bias = bias;
+  }
+};
+
+inline void run_lowrank_pass(const LowRankArgs& a, std::size_t tiles, KernelPath path, const ParallelFor* parallel) {
+  auto body = [&](std::size_t t0, std::size_t t1) { lowrank_dispatch(path, a, t0, t1); };
+  if (parallel && *parallel && tiles > 1)
+    (*parallel)(tiles, body);
+  else
+    body(0, tiles);
+}
+
+inline void check_lowrank_shapes(const QuantizedActivations& x, const PackedLowRank& lr, const char* fn) {
+  if (lr.rank == 0 || lr.a_t.rows != lr.rank || lr.a_t.cols != lr.in_features || lr.b_t.rows != lr.out_features ||
+      lr.b_t.cols != lr.rank || lr.a_t.data.empty() || lr.b_t.data.empty())
+    throw_argument(fn, "lr", "is empty or inconsistent (use pack_lowrank)");
+  if (x.rows == 0) throw_argument(fn, "x", "has no rows");
+  if (x.cols != lr.in_features)
+    throw_argument(fn, "x", "has K = " + std::to_string(x.cols) + " but the correction has K = " + std::to_string(lr.in_features));
+  if (x.padded < lr.a_t.chunks * kLowRankChunk)
+    throw_argument(fn, "x", "is padded to " + std::to_string(x.padded) + " columns, fewer than the correction's " +
+                                std::to_string(lr.a_t.chunks * kLowRankChunk));
+}
+
+/// Stage 1 and 2 of the correction on a kernel path: t = x·A (M x k floats) and t_q = Q(t) (x's format, padded to
+/// round_up(k, 16)). Parallel over 16-rank tiles.
+inline void lowrank_project(const QuantizedActivations& x, const PackedLowRank& lr, KernelPath path,
+                            const ParallelFor* parallel, std::vector<float>& t, QuantizedActivations& t_q) {
+  t.assign(x.rows * lr.rank, 0.0f);
+  const LowRankPass pass(lr.a_t, x, t.data(), lr.rank, false, nullptr);
+  run_lowrank_pass(pass.args, lr.a_t.tiles, path, parallel);
+  quantize_activations(MatrixView<const float>(t.data(), x.rows, lr.rank), x.format, t_q, lr.b_t.chunks * kLowRankChunk);
+}
+
+/// The whole correction alone on a kernel path (for tests): t, t_q and u = t_q·B (M x N), no output rounding.
+inline void lowrank_correction_kernel(const QuantizedActivations& x, const PackedLowRank& lr, KernelPath path,
+                                      const ParallelFor* parallel, LowRankTerms& out) {
+  constexpr const char* fn = "lowrank_correction_kernel";
+  check_path(path, fn);
+  check_lowrank_shapes(x, lr, fn);
+  lowrank_project(x, lr, path, parallel, out.t, out.t_q);
+  out.u.assign(x.rows * lr.out_features, 0.0f);
+  const LowRankPass pass(lr.b_t, out.t_q, out.u.data(), lr.out_features, false, nullptr);
+  run_lowrank_pass(pass.args, lr.b_t.tiles, path, parallel);
+}
+}  // namespace detail
+
+/// Packs the 8-bit factors Aᵀ (k x K) and Bᵀ (N x k): symmetric 8-bit, groups a multiple of 16 along each
+/// factor's reduction dimension, levels in [-127, 127] (what quantize_lqer produces in every LowRankStorage).
+inline PackedLowRank pack_lowrank(const UniformWeights& a_t, const UniformWeights& b_t) {
+  constexpr const char* fn = "pack_lowrank";
+  if (a_t.rows == 0 || b_t.cols != a_t.rows)
+    detail::throw_argument(fn, "b_t", "has " + std::to_string(b_t.cols) + " columns but a_t has " +
+                                          std::to_string(a_t.rows) + " rows (both must equal the rank k >= 1)");
+  PackedLowRank p;
+  p.rank = a_t.rows;
+  p.in_features = a_t.cols;
+  p.out_features = b_t.rows;
+  p.a_t = detail::pack_lowrank_factor(a_t, fn, "a_t");
+  p.b_t = detail::pack_lowrank_factor(b_t, fn, "b_t");
+  return p;
+}
+
+inline PackedLowRank pack_lowrank(const LowRankCorrection& c) {
+  if (c.a_t.rows != c.rank || c.a_t.cols != c.in_features || c.b_t.rows != c.out_features || c.b_t.cols != c.rank)
+    detail::throw_argument("pack_lowrank", "c", "has factors inconsistent with its rank and shape");
+  return pack_lowrank(c.a_t, c.b_t);
+}
+
+/// Y (M x N) = x_q·W_qᵀ + u + bias with u = (Q(x_q·A))·B, the correction added unrounded (float): exactly the
+/// semantics of lqer_reference_matmul(..., requantize_output = false). Per path: the W4A8 part is w4a8_gemm's
+/// (integer parts exact, float epilogue within rounding); t = x_q·A, t_q and u are bit-identical to the reference
+/// on every path, and y = (main + u) + bias with main what w4a8_gemm (no bias) writes on the same path.
+/// x must be padded to w.padded. Threads over 16-row tiles through o.parallel; any partition gives identical y.
+inline void lqer_gemm(const QuantizedActivations& x, const PackedW4& w, const PackedLowRank& lr, MatrixView<float> y,
+                      const W4A8Options& o = {}) {
+  constexpr const char* fn = "lqer_gemm";
+  if (lr.in_features != w.cols || lr.out_features != w.rows)
+    detail::throw_argument(fn, "lr", "is a correction for " + std::to_string(lr.out_features) + "x" +
+                                         std::to_string(lr.in_features) + " weights but w is " + std::to_string(w.rows) +
+                                         "x" + std::to_string(w.cols));
+  detail::check_lowrank_shapes(x, lr, fn);
+  if (x.padded != w.padded)
+    detail::throw_argument(fn, "x", "is padded to " + std::to_string(x.padded) + " columns but the weights to " +
+                                        std::to_string(w.padded) + ": pass w.padded to quantize_activations");
+  detail::check_view(y, fn, "y");
+  if (y.rows != x.rows || y.cols != w.rows)
+    detail::throw_argument(fn, "y", "has shape " + std::to_string(y.rows) + "x" + std::to_string(y.cols) + ", expected " +
+                                        std::to_string(x.rows) + "x" + std::to_string(w.rows));
+  detail::check_path(o.path, fn);
+  // Stages 1-2 (tiny: k x K and M x k): t = x·A, t_q = Q(t).
+  std::vector<float> t;
+  QuantizedActivations t_q;
+  detail::lowrank_project(x, lr, o.path, o.parallel, t, t_q);
+  // Stage 3 is fused into w4a8_gemm through its parallel-for hook: w4a8_gemm partitions its 16-row tiles and calls
+  // body(t0, t1); we run that body on blocks of 8 tiles and, right after each block, add (+ u) + bias to the rows
+  // it has just written, from the same rows of Bᵀ (one 16-row tile of Bᵀ per W4A8 tile). If w4a8_gemm does not
+  // partition by tiles (one tile, or a future partition), the correction runs as a second pass instead: the same
+  // per-row arithmetic, so y is identical either way.
+  const detail::LowRankPass pass(lr.b_t, t_q, y.data, y.ld, true, o.bias);
+  static_assert(detail::kLowRankRows == detail::kTileRows, "W4A8 and low-rank tiles cover the same 16 rows");
+  constexpr std::size_t kFuseTiles = 8;
+  bool fused = false;
+  const ParallelFor hook = [&](std::size_t count, const std::function<void(std::size_t, std::size_t)>& body) {
+    if (count != w.tiles) {  // not a partition of tiles: run it as given
+      if (o.parallel && *o.parallel) (*o.parallel)(count, body); else body(0, count);
+      return;
+    }
+    fused = true;
+    auto both = [&](std::size_t t0, std::size_t t1) {
+      for (std::size_t tile = t0; tile < t1; tile += kFuseTiles) {
+        const std::size_t end = std::min(t1, tile + kFuseTiles);
+        body(tile, end);
+        detail::lowrank_dispatch(o.path, pass.args, tile, end);
+      }
+    };
+    if (o.parallel && *o.parallel) (*o.parallel)(count, both); else both(0, count);
+  };
+  W4A8Options main = o;
+  main.bias = nullptr;
+  // A single tile is never handed to the hook (w4a8_gemm runs it inline); neither is anything without a hook.
+  main.parallel = w.tiles > 1 ? &hook : o.parallel;
+  w4a8_gemm(x, w, y, main);
+  if (!fused) detail::run_lowrank_pass(pass.args, lr.b_t.tiles, o.path, o.parallel);
+}
+
+/// Float activations in: quantizes X with `format` on o.path (into `scratch`, reused across calls), then lqer_gemm.
+inline void lqer_linear(MatrixView<const float> x, const ActivationFormat& format, const PackedW4& w,
+                        const PackedLowRank& lr, MatrixView<float> y, QuantizedActivations& scratch,
+                        const W4A8Options& o = {}) {
+  quantize_activations(x, format, scratch, w.padded, o.path);
+  lqer_gemm(scratch, w, lr, y, o);
+}
+
+}  // namespace rankq
