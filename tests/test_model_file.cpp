@@ -11,8 +11,11 @@
 #include <rankq/io/llama2c.hpp>
 
 #include "llama/model.hpp"
+#include "llama/paragraphs.hpp"
+#include "llama/tokenizer.hpp"
 #include "rankq_quantize/methods.hpp"
 #include "rankq_quantize/model_file.hpp"
+#include "rankq_quantize/model_run.hpp"
 
 using namespace rankq;
 using namespace rankq::example;
@@ -44,6 +47,104 @@ TEST(ModelFile, ReloadedModelGivesIdenticalLogits) {
     EXPECT_EQ(reloaded.projection_bits_per_weight(), model.projection_bits_per_weight());
     EXPECT_EQ(reloaded.forward_sequence(tokens), model.forward_sequence(tokens)) << describe(m);
   }
+}
+
+TEST(ModelFile, LqerL2qerLcqReloadGivesIdenticalLogits) {
+  const auto weights = load_or_fail();
+  const std::string dir = std::string(RANKQ_SHARED_DATA_DIR);
+  const auto tok = llama::Tokenizer::from_file(dir + "/tok512.bin", static_cast<std::size_t>(weights.config.vocab_size));
+  const auto paragraphs = llama::load_paragraphs(dir + "/tinystories-valid-head.txt");
+  const CalibrationStats calib = calibrate(weights, tok, paragraphs, llama::ParagraphRange{0, 4});
+  ASSERT_EQ(calib.size(), 5u * 7u);
+  const std::vector<int> tokens = {1, 403, 407, 261, 378, 283, 488, 15, 42};
+  for (const MethodSpec& m : {MethodSpec{"lqer", 4, 8, 16}, MethodSpec{"l2qer", 3, 4, 16}, MethodSpec{"l2qer", 4, 16, 16},
+                              MethodSpec{"lcq", 2, 2, 32}, MethodSpec{"lcq", 4, 1, 0}}) {
+    const llama::Model model(weights, default_factory(m, calib, 2));
+    const std::string path = temp_path("lowrank.safetensors");
+    save_quantized_model(path, weights, model, describe(m));
+    const auto file = io::read_safetensors(path);
+    const auto loaded = load_quantized_model(path);
+    std::filesystem::remove(path);
+    const std::string q = "blk.1.attn_q.weight";
+    if (m.method == "lcq") {
+      EXPECT_EQ(io::quantized_kind(file, q), "lcq");
+      EXPECT_EQ(file.tensors.count(q + ".indices"), 1u);
+      EXPECT_EQ(file.tensors.count(q + ".V"), 1u);
+      EXPECT_EQ(file.tensors.count(q + ".S"), 1u);
+      EXPECT_EQ(file.tensors.count(q + ".B"), 1u);
+    } else {
+      EXPECT_EQ(io::quantized_kind(file, q), "lqer");
+      EXPECT_EQ(io::quantized_kind(file, q + ":weights"), "mxint");
+      EXPECT_EQ(io::quantized_kind(file, q + ":a_t"), "mxint");
+      EXPECT_EQ(file.tensors.at(q + ":a_t.codes").shape, (std::vector<std::uint64_t>{m.rank, 64}));
+      EXPECT_EQ(file.tensors.at(q + ":b_t.exponents").shape, (std::vector<std::uint64_t>{64, 1}));
+    }
+    const llama::Model reloaded(loaded.weights, loaded.factory);
+    EXPECT_EQ(reloaded.projection_bits_per_weight(), model.projection_bits_per_weight()) << describe(m);
+    EXPECT_EQ(reloaded.projection(q).name(), model.projection(q).name());
+    EXPECT_EQ(reloaded.forward_sequence(tokens), model.forward_sequence(tokens)) << describe(m);
+  }
+}
+
+TEST(ModelFile, DoubleQuantizedLcqRoundTrip) {
+  const auto weights = load_or_fail();
+  const auto& w = weights.tensors.at("blk.0.ffn_down.weight");  // 64 x 172: padded groups
+  const rankq::MatrixView<const float> W(w.data.data(), 64, 172);
+  rankq::LcqOptions o;
+  o.bits = 3;
+  o.group_size = 64;
+  o.rank = 2;
+  o.max_iterations = 3;
+  o.double_quantize = true;
+  const auto q = rankq::fit_lcq(W, o);
+  io::TensorMap t;
+  io::MetadataMap meta;
+  io::put_codebook(t, meta, "x", q);
+  EXPECT_EQ(t.count("x.S_q"), 1u);
+  EXPECT_EQ(t.count("x.S"), 0u);
+  const auto bytes = io::serialize_safetensors(t, meta);
+  const auto file = io::parse_safetensors(bytes.data(), bytes.size());
+  const auto back = io::get_codebook(file, "x");
+  EXPECT_EQ(rankq::serialize(back), rankq::serialize(q));
+  // Corruptions are format errors naming the layer.
+  auto bad = file;
+  bad.tensors.at("x.S_q").bytes[0] = 0x80;  // int8 -128
+  EXPECT_THROW(io::get_codebook(bad, "x"), format_error);
+  bad = file;
+  bad.tensors.at("x.V").shape = {2, 4};
+  EXPECT_THROW(io::get_codebook(bad, "x"), format_error);
+  bad = file;
+  bad.metadata["x"] = "{\"kind\":\"lcq\",\"bits\":5}";
+  EXPECT_THROW(io::get_codebook(bad, "x"), format_error);
+}
+
+TEST(ModelFile, BadLqerFilesAreFormatErrors) {
+  const auto weights = load_or_fail();
+  const llama::Model model(weights, default_factory(MethodSpec{"lqer", 4, 4, 16}, {}, 1));
+  const std::string path = temp_path("bad_lqer.safetensors");
+  save_quantized_model(path, weights, model, "x");
+  const auto file = io::read_safetensors(path);
+  std::filesystem::remove(path);
+  const std::string q = "blk.0.attn_k.weight";
+  EXPECT_NO_THROW(io::get_lqer(file, q));
+  auto expect_bad = [&](auto mutate) {
+    auto f = file;
+    mutate(f);
+    EXPECT_THROW(io::get_lqer(f, q), format_error);
+  };
+  expect_bad([&](io::SafetensorsFile& f) { f.tensors.erase(q + ":b_t.codes"); });
+  expect_bad([&](io::SafetensorsFile& f) { f.metadata.erase(q + ":a_t"); });
+  expect_bad([&](io::SafetensorsFile& f) { f.metadata[q] = "{\"kind\":\"lqer\"}"; });
+  expect_bad([&](io::SafetensorsFile& f) {
+    auto j = nlohmann::json::parse(f.metadata[q]);
+    j["rank"] = 5;  // the factors are rank 4
+    f.metadata[q] = j.dump();
+  });
+  expect_bad([&](io::SafetensorsFile& f) {
+    auto j = nlohmann::json::parse(f.metadata[q]);
+    j["factors"] = "int8-sym-g16";  // stored as MXINT8
+    f.metadata[q] = j.dump();
+  });
 }
 
 TEST(ModelFile, BadFilesAreFormatErrors) {

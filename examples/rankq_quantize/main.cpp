@@ -3,6 +3,7 @@
 // With --model: calibrates, quantizes every projection, and reports perplexity. Usage: rankq-quantize --help
 #include <rankq/rankq.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -25,7 +26,9 @@ struct Args {
   rankq::example::ModelRunOptions run;
   std::vector<std::string> methods{"fp32", "rtn"};
   std::vector<unsigned> bits{4};
-  std::vector<std::size_t> ranks{0};
+  std::vector<std::size_t> ranks;      ///< lqer/l2qer (and lcq unless --lcq-rank); empty = the method's default
+  std::vector<unsigned> lcq_bits;      ///< empty = --bits
+  std::vector<std::size_t> lcq_ranks;  ///< empty = --rank, or 2
   std::size_t group = 32;
 };
 
@@ -33,20 +36,32 @@ void usage() {
   std::puts(
       "usage: rankq-quantize [options]\n"
       "Without --model, quantizes the built-in deterministic synthetic layer (heavy-tailed weights, activations\n"
-      "with outlier channels) with every format and prints bits/weight, weight error and output error.\n"
+      "with outlier channels) with every format and prints bits/weight, weight error and output error\n"
+      "(uniform/MXINT formats; plain MXINT vs LQER vs L2QER at W4A8 and W3A8, k = 4, 8, 16, 32).\n"
       "  --shape NxK            synthetic layer shape (default 512x1024)\n"
       "With --model (llama2.c .bin or GGUF .gguf), quantizes every projection and measures perplexity:\n"
       "  --model PATH           checkpoint\n"
       "  --tokenizer PATH       llama2.c tokenizer (default for GGUF: the file's vocabulary)\n"
       "  --calib PATH           calibration text (default: --eval); paragraphs split on blank lines\n"
-      "  --calib-range A:B      calibration paragraphs [A, B) (default 0:256)\n"
+      "  --calib-range A:B      calibration paragraphs [A, B) (default 0:256); the fp32 model runs on them once\n"
+      "                         and every method that needs statistics (l2qer, lcq) reuses them\n"
       "  --eval PATH            evaluation text\n"
       "  --eval-range A:B       evaluation paragraphs [A, B) (default 256:end; B may be empty)\n"
-      "  --method LIST          comma list of fp32, rtn, mxint (default fp32,rtn)\n"
-      "  --bits LIST            weight bits, comma list (default 4)\n"
-      "  --rank LIST            low-rank / codebook ranks, comma list\n"
-      "  --group G              rtn group size: 16, 32, 64, 128 or 0 = whole row (default 32)\n"
-      "  --threads N            evaluation threads (default 2)\n"
+      "  --method LIST          comma list (default fp32,rtn):\n"
+      "                           fp32   float weights and activations (the baseline; always run first)\n"
+      "                           rtn    uniform asymmetric RTN, --group, f16 scales; int8 per-token activations\n"
+      "                           mxint  MXINT weights (blocks of 16); MXINT8 activations (blocks of 16)\n"
+      "                           lqer   MXINT weights + rank-k A_k B_k (SVD of W - Q(W)), factors MXINT8;\n"
+      "                                  MXINT8 activations (the L2QER paper's W4A8 setup)\n"
+      "                           l2qer  as lqer, SVD of diag(s)(W - Q(W)) with s from calibration\n"
+      "                           lcq    rank-k codebooks, --group, fitted with D = E[x^2] from calibration;\n"
+      "                                  int8 per-token activations, codebook kernels\n"
+      "  --bits LIST            weight bits, comma list (default 4): rtn 2,3,4,8; mxint/lqer/l2qer 3,4\n"
+      "  --rank LIST            lqer/l2qer: k of A_k B_k (default 16); lcq: codebook rank 1..8 (default 2)\n"
+      "  --lcq-bits LIST        lcq's index bits 2,3,4 (default: --bits)\n"
+      "  --lcq-rank LIST        lcq's ranks (default: --rank, else 2)\n"
+      "  --group G              rtn/lcq group size: rtn 16, 32, 64, 128; lcq 32, 64, 128; 0 = whole row (default 32)\n"
+      "  --threads N            evaluation and LCQ fitting threads (default 2)\n"
       "  --out FILE             write the quantized model (one quantized method) as a safetensors file\n"
       "Both modes:\n"
       "  --json FILE            also write the table as JSON");
@@ -123,6 +138,12 @@ Args parse(int argc, char** argv) {
     } else if (arg == "--rank") {
       a.ranks.clear();
       for (const auto& r : split(value())) a.ranks.push_back(to_size(r, arg));
+    } else if (arg == "--lcq-bits") {
+      a.lcq_bits.clear();
+      for (const auto& b : split(value())) a.lcq_bits.push_back(static_cast<unsigned>(to_size(b, arg)));
+    } else if (arg == "--lcq-rank") {
+      a.lcq_ranks.clear();
+      for (const auto& r : split(value())) a.lcq_ranks.push_back(to_size(r, arg));
     } else if (arg == "--group") {
       a.group = to_size(value(), arg);
     } else if (arg == "--out") {
@@ -159,6 +180,29 @@ int run_real_model(Args args) {
       args.run.methods.push_back(MethodSpec{"fp32", 32, 0, 0});
       continue;
     }
+    if (m == "lqer" || m == "l2qer") {
+      for (unsigned b : args.bits) {
+        if (b != 3 && b != 4) throw std::runtime_error("--bits: " + m + " runs MXINT3 or MXINT4 weights, got " + std::to_string(b));
+        for (std::size_t k : args.ranks.empty() ? std::vector<std::size_t>{16} : args.ranks) {
+          if (k == 0) throw std::runtime_error("--rank: " + m + " needs k >= 1");
+          args.run.methods.push_back(MethodSpec{m, b, k, 16});
+        }
+      }
+      continue;
+    }
+    if (m == "lcq") {
+      const auto& lb = args.lcq_bits.empty() ? args.bits : args.lcq_bits;
+      const auto lr = !args.lcq_ranks.empty() ? args.lcq_ranks : !args.ranks.empty() ? args.ranks : std::vector<std::size_t>{2};
+      for (unsigned b : lb) {
+        if (b < 2 || b > 4) throw std::runtime_error("--bits: lcq uses 2, 3 or 4-bit indices, got " + std::to_string(b));
+        for (std::size_t k : lr) {
+          if (k < 1 || k > rankq::kMaxCodebookRank)
+            throw std::runtime_error("--rank: lcq ranks are 1.." + std::to_string(rankq::kMaxCodebookRank) + ", got " + std::to_string(k));
+          args.run.methods.push_back(MethodSpec{m, b, k, args.group});
+        }
+      }
+      continue;
+    }
     if (m != "rtn" && m != "mxint") throw std::runtime_error("--method: unknown method '" + m + "'");
     for (unsigned b : args.bits) args.run.methods.push_back(MethodSpec{m, b, 0, args.group});
   }
@@ -169,17 +213,25 @@ int run_real_model(Args args) {
   if (args.run.methods.empty() || args.run.methods.front().method != "fp32")
     args.run.methods.insert(args.run.methods.begin(), MethodSpec{"fp32", 32, 0, 0});  // the baseline for Δ
   const auto rows = rankq::example::run_model(args.run);
-  std::printf("\n%-28s %8s %11s %9s %10s\n", "method", "bits/w", "perplexity", "Δ fp32", "tokens/s");
-  std::printf("%s\n", std::string(70, '-').c_str());
+  std::printf("\n%-24s %-11s %8s %11s %9s %10s\n", "method", "activations", "bits/w", "perplexity", "Δ fp32", "tokens/s");
+  std::printf("%s\n", std::string(78, '-').c_str());
   for (const auto& r : rows)
-    std::printf("%-28s %8.3f %11.4f %+9.4f %10.0f\n", r.method.c_str(), r.bits_per_weight, r.perplexity, r.delta_vs_fp32,
-                r.tokens_per_second);
-  std::printf("(%zu evaluation tokens; calibration paragraphs [%zu, %zu) of %s)\n", rows.empty() ? 0 : rows[0].tokens,
-              args.run.calib_range.begin, args.run.calib_range.end, args.run.calib_path.c_str());
+    std::printf("%-24s %-11s %8.3f %11.4f %+9.4f %10.0f\n", r.method.c_str(), r.activations.c_str(), r.bits_per_weight,
+                r.perplexity, r.delta_vs_fp32, r.tokens_per_second);
+  std::printf("(%zu evaluation tokens in paragraphs [%zu, %zu) of %s", rows.empty() ? 0 : rows[0].tokens,
+              args.run.eval_range.begin, rows.empty() ? 0 : rows[0].eval_end, args.run.eval_path.c_str());
+  const auto& mm = args.run.methods;
+  if (std::any_of(mm.begin(), mm.end(), rankq::example::needs_calibration)) {
+    const auto& cr = args.run.calib_range;
+    std::printf("; calibration paragraphs [%zu, %s) of %s)\n", cr.begin,
+                cr.end == rankq::llama::ParagraphRange::npos ? "end" : std::to_string(cr.end).c_str(), args.run.calib_path.c_str());
+  } else {
+    std::printf("; no method used calibration)\n");
+  }
   if (!args.json_path.empty()) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
-      j.push_back({{"method", r.method}, {"bits_per_weight", r.bits_per_weight}, {"perplexity", r.perplexity},
+      j.push_back({{"method", r.method}, {"activations", r.activations}, {"bits_per_weight", r.bits_per_weight}, {"perplexity", r.perplexity},
                    {"delta_vs_fp32", r.delta_vs_fp32}, {"tokens_per_second", r.tokens_per_second}, {"tokens", r.tokens}});
     std::ofstream out(args.json_path);
     out << j.dump(2) << "\n";

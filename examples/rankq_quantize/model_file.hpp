@@ -4,6 +4,7 @@
 // Written atomically (temporary file renamed into place). Described in docs/io.md.
 #pragma once
 
+#include <rankq/io/quantized_extras.hpp>
 #include <rankq/io/quantized_tensors.hpp>
 #include <rankq/io/safetensors.hpp>
 
@@ -16,6 +17,8 @@
 #include <string>
 
 #include "llama/model.hpp"
+#include "rankq_quantize/lcq_linear.hpp"
+#include "rankq_quantize/lqer_linear.hpp"
 #include "rankq_quantize/methods.hpp"
 
 namespace rankq::example {
@@ -105,6 +108,14 @@ inline LoadedQuantizedModel load_quantized_model(const std::string& path) {
     } else if (kind == "mxint") {
       const auto q = io::get_mxint(*file, name);
       deq = dequantize(q), rows = q.rows, cols = q.cols;
+    } else if (kind == "lqer") {  // effective weight: Q(W) + (A·B)ᵀ from the quantized factors
+      const auto q = io::get_lqer(*file, name);
+      deq = dequantize(q.lqer.weights), rows = q.lqer.weights.rows, cols = q.lqer.weights.cols;
+      const auto corr = dequantize(q.lqer.correction);
+      for (std::size_t i = 0; i < deq.size(); ++i) deq[i] += corr[i];
+    } else if (kind == "lcq") {
+      const auto q = io::get_codebook(*file, name);
+      deq = dequantize(q), rows = q.rows, cols = q.cols;
     } else {
       throw format_error("rankq quantized model '" + path + "': layer '" + name + "' has unsupported kind '" + kind + "'");
     }
@@ -118,6 +129,17 @@ inline LoadedQuantizedModel load_quantized_model(const std::string& path) {
     const auto act_it = file->metadata.find(name + ":activation");
     if (act_it == file->metadata.end()) throw format_error("rankq quantized model '" + path + "': layer '" + name + "' has no activation format");
     const ActivationFormat act = activation_from_json(act_it->second, "rankq quantized model '" + path + "' layer '" + name + "'");
+    if (it->second == "lqer") {
+      auto q = io::get_lqer(*file, name);
+      const std::string label = name + ":" + (q.mxint ? to_string(q.mxint->format) : to_string(q.lqer.weights.format)) + "+" +
+                                q.scaling + "-k" + std::to_string(q.lqer.correction.rank);
+      return std::make_unique<LqerLinear>(std::move(q.lqer), std::move(q.mxint), act, q.scaling, label);
+    }
+    if (it->second == "lcq") {
+      auto q = io::get_codebook(*file, name);
+      const std::string label = name + ":" + to_string(q.format);
+      return std::make_unique<LcqLinear>(std::move(q), act, label);
+    }
     if (it->second == "mxint") {
       auto q = io::get_mxint(*file, name);
       const std::string label = name + ":" + to_string(q.format);

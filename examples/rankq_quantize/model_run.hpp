@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +17,8 @@
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/tokenizer.hpp"
+#include "rankq_quantize/lcq_linear.hpp"
+#include "rankq_quantize/lqer_linear.hpp"
 #include "rankq_quantize/methods.hpp"
 #include "rankq_quantize/model_file.hpp"
 #include "rankq_quantize/progress.hpp"
@@ -32,9 +36,18 @@ struct ModelRunOptions {
 
 struct ModelRow {
   std::string method;
+  std::string activations;  ///< "fp32", "int8/token" or "MXINT8 b16"
   double bits_per_weight = 0, perplexity = 0, delta_vs_fp32 = 0, tokens_per_second = 0;
   std::size_t tokens = 0;
+  std::size_t eval_end = 0;  ///< the resolved end of the evaluation range
 };
+
+inline std::string describe_activations(const MethodSpec& m) {
+  if (m.method == "fp32") return "fp32";
+  const ActivationFormat a = activation_format_for(m);
+  if (a.kind == ActivationQuant::mxint8) return "MXINT8 b" + std::to_string(a.block);
+  return a.kind == ActivationQuant::per_token ? "int8/token" : "int8 b" + std::to_string(a.block);
+}
 
 inline io::LlamaModel load_model(const std::string& path) {
   const bool gguf = path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
@@ -49,14 +62,58 @@ inline llama::Tokenizer load_tokenizer(const ModelRunOptions& o, std::size_t voc
   return llama::Tokenizer::from_vocabulary(v.tokens, v.scores, v.bos, v.eos);
 }
 
-/// Builds the factory for one method; `calib` gives per-layer calibration data to methods that need it.
-using FactoryBuilder = std::function<llama::LinearFactory(const MethodSpec&)>;
+/// Per projection (GGUF tensor name): statistics of its input activations in the fp32 model on the
+/// calibration paragraphs. One batch per paragraph (window of at most seq_len tokens, BOS included).
+using CalibrationStats = std::map<std::string, ActivationStats>;
 
-inline llama::LinearFactory default_factory(const MethodSpec& m) {
+/// Methods that use calibration: L²QER (its scale s from max-of-batch-means |x|) and LCQ (D = E[x²]).
+inline bool needs_calibration(const MethodSpec& m) { return m.method == "l2qer" || m.method == "lcq"; }
+
+/// Runs the fp32 model once over `range` of `paragraphs` and collects every projection's input statistics.
+inline CalibrationStats calibrate(const io::LlamaModel& weights, const llama::Tokenizer& tok,
+                                  const std::vector<std::string>& paragraphs, llama::ParagraphRange range,
+                                  llama::CalibrationSummary* summary = nullptr) {
+  const llama::Model fp32(weights);
+  CalibrationStats stats;
+  llama::CalibrationTaps taps;
+  for (const auto& name : fp32.projection_names()) {
+    ActivationStats& s = stats.try_emplace(name, fp32.projection(name).in_features()).first->second;
+    taps.add(name, [&s](const float* x, std::size_t M, std::size_t K) { s.add_batch(MatrixView<const float>(x, M, K)); });
+  }
+  range = range.resolved(paragraphs.size(), "rankq-quantize --calib-range");
+  ProgressBar bar("calibrate (fp32)", range.end - range.begin);
+  llama::CalibrationOptions co;
+  co.range = range;
+  co.progress = [&bar](std::size_t done, std::size_t) { bar.update(done); };
+  const auto sum = llama::run_calibration(fp32, tok, paragraphs, co, taps);
+  bar.finish();
+  if (summary) *summary = sum;
+  return stats;
+}
+
+/// Builds the factory for one method; `calib` holds per-projection statistics (empty if none was collected).
+using FactoryBuilder = std::function<llama::LinearFactory(const MethodSpec&, const CalibrationStats& calib)>;
+
+inline const ActivationStats* find_stats(const CalibrationStats& calib, const std::string& name) {
+  const auto it = calib.find(name);
+  return it == calib.end() ? nullptr : &it->second;
+}
+
+inline llama::LinearFactory default_factory(const MethodSpec& m, const CalibrationStats& calib, std::size_t threads = 2) {
   if (m.method == "fp32") return llama::dense_linear_factory();
   if (m.method == "rtn" || m.method == "mxint")
     return [m](const std::string& name, const io::FloatTensor& w) { return make_uniform_linear(m, name, w); };
-  throw rankq::invalid_argument("rankq-quantize: method '" + m.method + "' is not available in this build");
+  if (m.method == "lqer" || m.method == "l2qer")
+    return [m, &calib](const std::string& name, const io::FloatTensor& w) {
+      return make_lqer_linear(m, name, w, find_stats(calib, name));
+    };
+  if (m.method == "lcq")
+    return [m, &calib, threads](const std::string& name, const io::FloatTensor& w) {
+      const ActivationStats* s = find_stats(calib, name);
+      if (s == nullptr) throw rankq::invalid_argument("rankq-quantize: lcq needs calibration statistics for '" + name + "'");
+      return make_lcq_linear(m, name, w, s, threads);
+    };
+  throw rankq::invalid_argument("rankq-quantize: unknown method '" + m.method + "'");
 }
 
 /// Evaluates perplexity in chunks of paragraphs (so that progress can be shown) and combines them exactly.
@@ -86,16 +143,29 @@ inline llama::PerplexityResult chunked_perplexity(const llama::Model& model, con
   return total;
 }
 
-inline std::vector<ModelRow> run_model(ModelRunOptions o, const FactoryBuilder& factory_for = default_factory) {
+inline std::vector<ModelRow> run_model(ModelRunOptions o, FactoryBuilder factory_for = nullptr) {
+  if (!factory_for)
+    factory_for = [threads = o.threads](const MethodSpec& m, const CalibrationStats& c) { return default_factory(m, c, threads); };
   const io::LlamaModel weights = load_model(o.model_path);
   const llama::Tokenizer tok = load_tokenizer(o, static_cast<std::size_t>(weights.config.vocab_size));
   const auto eval_paragraphs = llama::load_paragraphs(o.eval_path);
   o.eval_range = o.eval_range.resolved(eval_paragraphs.size(), "rankq-quantize --eval-range");
+  CalibrationStats calib;  // collected once, shared by every method that needs it
+  if (std::any_of(o.methods.begin(), o.methods.end(), needs_calibration)) {
+    const auto calib_paragraphs = o.calib_path == o.eval_path ? eval_paragraphs : llama::load_paragraphs(o.calib_path);
+    o.calib_range = o.calib_range.resolved(calib_paragraphs.size(), "rankq-quantize --calib-range");
+    if (o.calib_path == o.eval_path && o.calib_range.begin < o.eval_range.end && o.eval_range.begin < o.calib_range.end)
+      std::fprintf(stderr, "rankq-quantize: warning: calibration paragraphs [%zu, %zu) overlap evaluation paragraphs [%zu, %zu)\n",
+                   o.calib_range.begin, o.calib_range.end, o.eval_range.begin, o.eval_range.end);
+    llama::CalibrationSummary cs;
+    calib = calibrate(weights, tok, calib_paragraphs, o.calib_range, &cs);
+    std::fprintf(stderr, "calibration: %zu paragraphs, %zu tokens per projection, %.1f s\n", cs.paragraphs, cs.tokens, cs.seconds);
+  }
   std::vector<ModelRow> rows;
   double fp32_ppl = 0;
   for (const MethodSpec& m : o.methods) {
     const std::string label = describe(m);
-    const auto factory = factory_for(m);
+    const auto factory = factory_for(m, calib);
     const std::size_t layers = static_cast<std::size_t>(weights.config.n_layers) * llama::projection_suffixes().size();
     std::size_t built = 0;
     ProgressBar bar("quantize " + label, layers);
@@ -108,8 +178,9 @@ inline std::vector<ModelRow> run_model(ModelRunOptions o, const FactoryBuilder& 
     if (!o.out_path.empty() && m.method != "fp32") save_quantized_model(o.out_path, weights, model, label);
     const auto r = chunked_perplexity(model, tok, eval_paragraphs, o.eval_range, o.threads, label);
     if (m.method == "fp32") fp32_ppl = r.perplexity;
-    rows.push_back(ModelRow{label, m.method == "fp32" ? 32.0 : model.projection_bits_per_weight(), r.perplexity,
-                            fp32_ppl > 0 ? r.perplexity - fp32_ppl : 0.0, r.tokens_per_second, r.tokens});
+    rows.push_back(ModelRow{label, describe_activations(m), m.method == "fp32" ? 32.0 : model.projection_bits_per_weight(),
+                            r.perplexity, fp32_ppl > 0 ? r.perplexity - fp32_ppl : 0.0, r.tokens_per_second, r.tokens,
+                            o.eval_range.end});
   }
   return rows;
 }
