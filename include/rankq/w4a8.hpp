@@ -134,10 +134,10 @@ inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixVi
   a.y = y.data;
   a.ldy = y.ld;
   a.bias = o.bias;
-  // Symmetric weights x per-token activations: exact integer group sums for the folded zero point (x86 paths).
+  // Symmetric weights x per-token activations: exact integer group sums for the folded zero point (the avx512vnni
+  // path; the others subtract z·xsum in float).
   std::vector<std::int32_t> xqsum;
-  if (!w.geo.has_offsets && x.blocks == 1 && o.path != KernelPath::scalar && o.path != KernelPath::neon &&
-      o.path != KernelPath::neon_dotprod) {
+  if (!w.geo.has_offsets && x.blocks == 1 && o.path == KernelPath::avx512_vnni) {
     xqsum.resize(x.rows * w.geo.groups);
     for (std::size_t m = 0; m < x.rows; ++m) {
       const std::int8_t* q = x.values.data() + m * x.padded;
