@@ -90,6 +90,21 @@ TEST(IoFile, FailedWriteToMissingDirectoryLeavesNothing) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"file"});
 }
 
+TEST(IoFile, FailedWriteToUnwritableDirectoryLeavesNothing) {
+  // /proc refuses new files even for root (chmod-based checks would not hold when the tests run as root).
+  const std::string p = "/proc/rankq_test_io_file_" + std::to_string(::getpid()) + ".bin";
+  EXPECT_THROW(rankq::io::write_file_atomic(p, pattern(10)), rankq::io::io_error);
+  EXPECT_FALSE(fs::exists(p));
+  if (::geteuid() != 0) {  // an ordinary read-only directory, where permissions apply
+    TempDir dir;
+    fs::create_directories(dir.path / "ro");
+    fs::permissions(dir.path / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+    EXPECT_THROW(rankq::io::write_file_atomic((dir.path / "ro" / "x.bin").string(), pattern(10)), rankq::io::io_error);
+    fs::permissions(dir.path / "ro", fs::perms::owner_all);
+    EXPECT_TRUE(fs::is_empty(dir.path / "ro"));
+  }
+}
+
 TEST(IoFile, FailedRenameRemovesTemporaryFile) {
   TempDir dir;
   fs::create_directories(dir.path / "target" / "sub");  // a non-empty directory cannot be replaced by a file

@@ -414,6 +414,7 @@ TEST(IoGguf, MalformedHeadersAreRejected) {
   expect_bad(good, [](auto& x) { x[33] = 13; }, "unknown value type 13");
   expect_bad(good, [](auto& x) { x[33] = 7, x[37] = 2; }, "bool value is 2, must be 0 or 1");
   const std::size_t info = 41;                                               // after kv: name length
+  expect_bad(good, [&](auto& x) { x[info + 8] = 0xC0; }, "tensor info #0 name: '\\xc0' is not valid UTF-8");
   expect_bad(good, set64(info, 1ull << 50), "tensor info #0 name");
   expect_bad(good, [&](auto& x) { x[info + 9] = 5; }, "n_dims: = 5, at most 4");
   expect_bad(good, set64(info + 13, 1ull << 63), "ne[0]");
