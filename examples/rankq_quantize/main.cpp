@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "rankq_quantize/lcq_rows.hpp"
+#include "rankq_quantize/lqer_rows.hpp"
 #include "rankq_quantize/model_run.hpp"
 #include "rankq_quantize/synthetic.hpp"
 #include "rankq_quantize/table.hpp"
@@ -164,9 +166,17 @@ int run_synthetic(const Args& args) {
   const auto layer = rankq::example::make_synthetic_layer(args.N, args.K);
   const auto rows = rankq::example::format_rows(layer);
   rankq::example::print_table("Uniform and MXINT formats (A8 = int8 per-token activations)", rows);
+  const auto lqer = rankq::example::lqer_rows(layer.W, layer.N, layer.K, layer.calib, layer.calib_rows, layer.eval,
+                                              layer.eval_rows);
+  rankq::example::print_table("LQER / L2QER: MXINT weights + rank-k MXINT8 correction, MXINT8 activations (blocks of 16)", lqer);
+  const auto lcq = rankq::example::lcq_rows(layer.W, layer.N, layer.K, layer.calib, layer.calib_rows, layer.eval,
+                                            layer.eval_rows);
+  rankq::example::print_table("LCQ: rank-k codebooks, groups of 128, D = E[x^2] from calibration (float activations unless / A8)", lcq);
   if (!args.json_path.empty()) {
     std::ofstream out(args.json_path);
-    out << rankq::example::to_json(rows).dump(2) << "\n";
+    nlohmann::json j = {{"formats", rankq::example::to_json(rows)}, {"lqer", rankq::example::to_json(lqer)},
+                        {"lcq", rankq::example::to_json(lcq)}};
+    out << j.dump(2) << "\n";
     if (!out) throw std::runtime_error("cannot write " + args.json_path);
   }
   return 0;
