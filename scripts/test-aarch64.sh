@@ -9,6 +9,7 @@
 # Needs: g++-aarch64-linux-gnu, qemu-user, googletest sources (scripts/install-deps.sh --cross). Jobs: RANKQ_JOBS (2).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p build
 jobs=${RANKQ_JOBS:-2}
 toolchain=cmake/toolchains/aarch64-linux-gnu.cmake
 sysroot=/usr/aarch64-linux-gnu
