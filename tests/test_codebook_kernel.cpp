@@ -234,6 +234,14 @@ TEST(CodebookKernel, RejectsBadArguments) {
   test::expect_invalid([&] { pack_codebook(w, make_codebook_kernel_tables(other)); }, "'kt'");
 }
 
+TEST(CodebookKernel, RejectsGroupsWhoseInt32SumsCouldOverflow) {
+  // A whole-row group longer than kMaxCodebookSegment: |Σ q_x·Vq| could exceed 2^31 − 1, so packing refuses.
+  CodebookWeights w = make_codebook_weights(CodebookFormat{4, kWholeRow, 1, false}, 1, kMaxCodebookSegment + 16);
+  for (unsigned t = 0; t < 16; ++t) w.V[t] = static_cast<float>(t);
+  w.S[0] = 1.0f;
+  test::expect_invalid([&] { pack_codebook(w); }, "'w'");
+}
+
 TEST(CodebookKernel, BestPathWasCovered) {
   // Like test::expect_best_path_covered, for the best path that has a codebook kernel (no NEON kernel yet).
   std::string names;

@@ -69,6 +69,19 @@ TEST(LcqRank1, ReproducesRtnAsymmetricExactly) {
   }
 }
 
+TEST(LcqRank1, RtnInitializationIgnoresChannelWeights) {
+  // max_iterations = 0, k = 1 is the RTN starting point whatever D is (D only weights the later steps).
+  const std::size_t N = 7, K = 200;
+  const auto w = test::heavy_tailed(N * K, 13);
+  for (unsigned bits : {2u, 3u, 4u}) {
+    const auto rtn = rankq::quantize_uniform(
+        view(w, N, K), rankq::UniformFormat{bits, 64, rankq::Symmetry::asymmetric, rankq::ScaleType::f32});
+    const CodebookWeights q = rankq::fit_lcq(view(w, N, K), channel_weights(K, 14), options(bits, 64, 1, 0));
+    EXPECT_EQ(0, std::memcmp(q.indices.data(), rtn.codes.data(), q.indices.size())) << "bits " << bits;
+    EXPECT_EQ(rankq::dequantize(q), rankq::dequantize(rtn)) << "bits " << bits;
+  }
+}
+
 TEST(LcqFit, ObjectiveNeverIncreasesOverIterationsAndRanks) {
   const std::size_t N = 12, K = 172;
   const auto w = test::heavy_tailed(N * K, 5);
@@ -323,6 +336,26 @@ TEST(LcqArguments, BadInputNamesTheArgument) {
   test::expect_invalid([&] { rankq::fit_lcq(W, options(4, 32, 1)); }, "'weights'");
   test::expect_invalid([&] { rankq::make_codebook_weights(CodebookFormat{4, 32, 0, false}, 2, 2); }, "'format.rank'");
   test::expect_invalid([&] { rankq::codebook_storage(CodebookFormat{6, 32, 1, false}, 2, 2); }, "'format.bits'");
+}
+
+TEST(LcqArguments, NonFiniteWeightsAndShapeMismatchesNameTheArgument) {
+  const std::size_t N = 4, K = 64;
+  auto w = test::heavy_tailed(N * K, 83);
+  const CodebookWeights q = rankq::fit_lcq(view(w, N, K), options(4, 32, 2, 2));
+  const auto other = test::heavy_tailed((N + 1) * K, 84);
+  test::expect_invalid([&] { rankq::lcq_objective(q, view(other, N + 1, K)); }, "'weights'");
+  test::expect_invalid([&] { rankq::lcq_objective(q, view(w, N, K), std::vector<float>(K + 1, 1.0f)); }, "'channel_weights'");
+  CodebookWeights copy = q;
+  test::expect_invalid([&] { rankq::double_quantize(copy, view(other, N + 1, K)); }, "'weights'");
+  std::vector<float> out(N * K);
+  test::expect_invalid([&] { rankq::dequantize(q, MatrixView<float>(out.data(), N, K - 1)); }, "'out'");
+  test::expect_invalid([&] { rankq::make_codebook_weights(CodebookFormat{4, 32, 2, false}, 0, K); }, "'rows'");
+  test::expect_invalid([&] { rankq::codebook_storage(CodebookFormat{4, 32, 2, false}, N, 0); }, "'K'");
+  for (float bad : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
+    auto wb = w;
+    wb[N * K - 1] = bad;
+    test::expect_invalid([&] { rankq::fit_lcq(view(wb, N, K), options(4, 32, 2)); }, "'weights'");
+  }
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ inline constexpr std::size_t kCodebookTokenBlock = 8;  ///< tokens per micro-ker
 
 /// Ranks per pass over a group's code blocks for MR tokens: MR x ranks int32 accumulators stay <= 16 zmm.
 template <std::size_t MR>
-inline constexpr unsigned kCodebookRankBlock = MR <= 4 ? 4 : 2;
+inline constexpr unsigned kCodebookRankBlock = MR <= 4 ? 4 : 1;
 
 /// The rank's table as unsigned bytes Vq + 128 (in [1, 255]) in all four 128-bit lanes: vpdpbusd multiplies
 /// u8 x s8, so Σ x·(Vq + 128) − 128·Σ x = Σ x·Vq, exact modulo 2^32 and therefore exact (|Σ x·Vq| < 2^31).
