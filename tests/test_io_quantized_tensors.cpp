@@ -1,5 +1,6 @@
 // Tests for rankq/io/quantized_tensors.hpp: uniform and MXINT weights survive a safetensors round trip bit for
 // bit; every malformed descriptor, dtype, shape or value is a rankq::format_error.
+#include <rankq/io/quantized_extras.hpp>
 #include <rankq/io/quantized_tensors.hpp>
 
 #include <gtest/gtest.h>
@@ -109,4 +110,67 @@ TEST(QuantizedTensors, MalformedInputsAreFormatErrors) {
                   b["w"] = j.dump();
                 }), "w");
   }, "cols");
+}
+
+// rankq/io/quantized_extras.hpp: LQER weights + factors and LCQ codebooks.
+
+TEST(QuantizedExtras, LqerRoundTripEveryFactorStorage) {
+  const std::size_t N = 24, K = 45;
+  const auto wv = test::heavy_tailed(N * K, 11);
+  const MatrixView<const float> W(wv.data(), N, K);
+  for (LowRankStorage st : {LowRankStorage::mxint8, LowRankStorage::int8_group16, LowRankStorage::int8_row})
+    for (bool mx : {true, false}) {
+      LqerOptions o;
+      o.rank = 5;
+      o.storage = st;
+      const LqerWeights lw = mx ? quantize_lqer(W, MxFormat{4, 16, MxSemantics::lqer}, {}, o)
+                                : quantize_lqer(W, UniformFormat{3, 16, Symmetry::asymmetric, ScaleType::f16}, {}, o);
+      const auto mxw = mx ? io::detail::mxint_from_uniform(lw.weights, MxFormat{4, 16, MxSemantics::lqer}) : std::nullopt;
+      ASSERT_EQ(mxw.has_value(), mx);
+      TensorMap t;
+      MetadataMap m;
+      put_lqer(t, m, "L", lw, mxw ? &*mxw : nullptr, "l2qer");
+      const auto file = round_trip(t, m);
+      EXPECT_EQ(quantized_kind(file, "L"), "lqer");
+      EXPECT_EQ(quantized_kind(file, "L:weights"), mx ? "mxint" : "uniform");
+      const StoredLqer back = get_lqer(file, "L");
+      EXPECT_EQ(back.scaling, "l2qer");
+      EXPECT_EQ(back.mxint.has_value(), mx);
+      EXPECT_EQ(dequantize(back.lqer.weights), dequantize(lw.weights));
+      EXPECT_EQ(dequantize(back.lqer.correction.a_t), dequantize(lw.correction.a_t)) << to_string(st);
+      EXPECT_EQ(dequantize(back.lqer.correction.b_t), dequantize(lw.correction.b_t)) << to_string(st);
+      EXPECT_EQ(back.lqer.correction.storage, st);
+      EXPECT_EQ(bits_per_weight(back.lqer), bits_per_weight(lw)) << to_string(st);
+    }
+}
+
+TEST(QuantizedExtras, CodebookRoundTripAndErrors) {
+  const std::size_t N = 9, K = 100;
+  const auto wv = test::heavy_tailed(N * K, 12);
+  LcqOptions o;
+  o.bits = 3;
+  o.group_size = 32;
+  o.rank = 3;
+  o.max_iterations = 2;
+  o.threads = 1;
+  for (bool dq : {false, true}) {
+    o.double_quantize = dq;
+    const CodebookWeights q = fit_lcq(MatrixView<const float>(wv.data(), N, K), o);
+    TensorMap t;
+    MetadataMap m;
+    put_codebook(t, m, "C", q);
+    const auto file = round_trip(t, m);
+    EXPECT_EQ(quantized_kind(file, "C"), "lcq");
+    EXPECT_EQ(serialize(get_codebook(file, "C")), serialize(q));
+    auto bad = file;
+    bad.tensors.erase(dq ? "C.B_scale" : "C.B");
+    expect_format_error([&] { get_codebook(bad, "C"); }, "'C.B");
+    bad = file;
+    bad.tensors.at("C.indices").bytes.back() = 0xFF;  // non-zero indices in the padding (K = 100 -> 128)
+    expect_format_error([&] { get_codebook(bad, "C"); }, "padded column");
+    bad = file;
+    const float nan = std::nanf("");
+    std::memcpy(bad.tensors.at("C.V").bytes.data(), &nan, 4);
+    expect_format_error([&] { get_codebook(bad, "C"); }, "non-finite");
+  }
 }
