@@ -89,6 +89,7 @@ inline void tile_tokens(const W4A8Args& a, const std::uint8_t* tile, std::size_t
           for (std::size_t s = 0; s < S; ++s) acc[t][j][s] = vdupq_n_s32(0);
       for (; k < seg_end; k += 2 * kBlockK) {
         int8x16_t x16[MB];
+#pragma GCC unroll 4
         for (std::size_t t = 0; t < MB; ++t) x16[t] = vld1q_s8(x[t] + k);
         Micro::template chunk16<MB, S>(acc, codes + (k - g0) / kBlockK * sizeof(PackedCodeBlock), x16);
       }
