@@ -1,6 +1,6 @@
 // rankq/detail/x86_targets.hpp — function-level target attributes for the x86 paths (no global -m flags needed).
 //
-// Rules for per-ISA code (docs/kernels.md §5):
+// Rules for per-ISA code (docs/kernels.md §7):
 //  * Everything a path calls lives in its own namespace (rankq::detail::avx2, ::avx_vnni, ::avx512) and carries
 //    that path's target attribute, so no two differently compiled bodies ever share a symbol.
 //  * Small helpers are RANKQ_<ISA>_INLINE (always_inline): they never exist out of line, so the linker has
@@ -8,7 +8,7 @@
 //    inlined into a caller compiled with other flags.
 //  * The attributes add to the translation unit's own flags, so a -march=native TU may compile the avx2 path
 //    with more features than AVX2; a binary that runs on older CPUs must not build any TU with -march above
-//    its oldest target (see docs/kernels.md §5).
+//    its oldest target (see docs/kernels.md §7).
 #pragma once
 
 #include "rankq/detail/platform.hpp"
