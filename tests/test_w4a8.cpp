@@ -307,7 +307,8 @@ TEST(W4A8, ZZBestPathWasCovered) {
   // The path this build's flags guarantee (avx512vnni for -march=native here) must have run too: this catches
   // a run-time detection that under-reports the CPU, which the check above cannot see.
   const char* env = std::getenv("RANKQ_TEST_PATHS");
-  if (!(env && *env))
-    EXPECT_TRUE(g_covered.count(compiled_default_path())) << "w4a8: the compile-time default path ("
-                                                          << to_string(compiled_default_path()) << ") did not run";
+  if (!(env && *env)) {
+    EXPECT_TRUE(g_covered.count(compiled_default_path()))
+        << "w4a8: the compile-time default path (" << to_string(compiled_default_path()) << ") did not run";
+  }
 }
