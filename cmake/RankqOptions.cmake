@@ -18,8 +18,12 @@ elseif(NOT RANKQ_ISA STREQUAL "default")
 endif()
 
 function(rankq_configure_target target)
+  # -ffp-contract=off: rankq's own builds test exact contracts (LCQ k = 1 == RTN bit for bit, monotone fits,
+  # scalar references == SIMD kernels in float too) that assume a*b + c rounds twice unless std::fma or an fma
+  # intrinsic says otherwise; GCC contracts by default in GNU mode, differently at -O2 and -O3. Not put on the
+  # interface target: it would change the FP code generation of every consumer TU (docs/kernels.md).
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wundef -Wshadow
-    ${RANKQ_ISA_FLAGS})
+    $<$<CXX_COMPILER_ID:GNU,Clang,AppleClang>:-ffp-contract=off> ${RANKQ_ISA_FLAGS})
   if(RANKQ_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
