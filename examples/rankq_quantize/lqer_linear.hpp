@@ -1,11 +1,12 @@
-// examples/rankq_quantize/lqer_linear.hpp — LQER / L²QER projections: MXINT weights run through the packed W4A8
-// kernels (main term) plus the low-rank term Q(Q(x_q·A)·B) with lqer_reference_matmul's exact semantics
-// (rankq/lowrank.hpp), so forward() equals lqer_reference_matmul bit for bit. Activations: MXINT8, blocks of 16.
+// examples/rankq_quantize/lqer_linear.hpp — LQER / L²QER projections: MXINT weights + the rank-k correction run
+// through the fused kernel lqer_gemm (W4A8 main term + int8 low-rank term x_q·A → Q → ·B in one pass over tiles),
+// which computes lqer_reference_matmul with requantize_output = false (docs/lqer.md §5). Activations: MXINT8, blocks of 16.
 #pragma once
 
 #include <rankq/calibration.hpp>
 #include <rankq/io/quantized_extras.hpp>
 #include <rankq/lowrank.hpp>
+#include <rankq/lowrank_kernel.hpp>
 #include <rankq/lqer.hpp>
 
 #include <memory>
@@ -18,21 +19,6 @@
 
 namespace rankq::example {
 
-/// y += Q(Q(x_q·A)·B): steps 2–5 of lqer_reference_matmul (docs/lqer.md §5), the same calls in the same order.
-inline void add_lowrank_term(const QuantizedActivations& x, const LowRankCorrection& c, MatrixView<float> y) {
-  const std::size_t M = x.rows, N = c.out_features, k = c.rank;
-  std::vector<float> t(M * k), u(M * N);
-  if (x.padded == c.a_t.padded)
-    reference_matmul(x, c.a_t, MatrixView<float>(t.data(), M, k));
-  else
-    reference_matmul(detail::repad_activations(x, c.a_t.padded), c.a_t, MatrixView<float>(t.data(), M, k));
-  const QuantizedActivations t_q = quantize_activations(MatrixView<const float>(t.data(), M, k), x.format, c.b_t.padded);
-  reference_matmul(t_q, c.b_t, MatrixView<float>(u.data(), M, N));
-  const QuantizedActivations u_q = quantize_activations(MatrixView<const float>(u.data(), M, N), x.format);
-  for (std::size_t m = 0; m < M; ++m)
-    for (std::size_t n = 0; n < N; ++n) y(m, n) = y(m, n) + u_q.value(m, n);
-}
-
 /// Weights (uniform form of MXINT, or uniform) + rank-k correction; thread-safe forward (scratch per call).
 class LqerLinear final : public StorableLinear {
  public:
@@ -42,7 +28,11 @@ class LqerLinear final : public StorableLinear {
              KernelPath path = best_supported_path())
       : lw_(std::move(lw)), mx_(std::move(mxint)), act_(act), scaling_(std::move(scaling)), label_(std::move(label)),
         path_(path) {
-    if (lw_.weights.format.bits <= 4) packed_ = pack_w4(lw_.weights);
+    if (lw_.weights.format.bits > 4)
+      throw rankq::invalid_argument("rankq-quantize: LQER weights must have 2-4 bit codes for lqer_gemm, got " +
+                                    std::to_string(lw_.weights.format.bits));
+    packed_ = pack_w4(lw_.weights);
+    lowrank_ = pack_lowrank(lw_.correction);
   }
   void save(io::TensorMap& tensors, io::MetadataMap& meta, const std::string& name) const override {
     io::put_lqer(tensors, meta, name, lw_, mx_ ? &*mx_ : nullptr, scaling_);
@@ -57,22 +47,17 @@ class LqerLinear final : public StorableLinear {
 
   void forward(const float* x, std::size_t M, float* y) const override {
     QuantizedActivations xq;
-    quantize_activations(MatrixView<const float>(x, M, lw_.weights.cols), act_, xq, lw_.weights.padded);
-    MatrixView<float> out(y, M, lw_.weights.rows);
-    if (lw_.weights.format.bits <= 4) {
-      W4A8Options o;
-      o.path = path_;
-      w4a8_gemm(xq, packed_, out, o);  // bit-exact with reference_matmul on every path
-    } else {
-      reference_matmul(xq, lw_.weights, out);
-    }
-    add_lowrank_term(xq, lw_.correction, out);
+    W4A8Options o;
+    o.path = path_;
+    lqer_linear(MatrixView<const float>(x, M, lw_.weights.cols), act_, packed_, lowrank_,
+                MatrixView<float>(y, M, lw_.weights.rows), xq, o);
   }
 
  private:
   LqerWeights lw_;
   std::optional<MxTensor> mx_;
   PackedW4 packed_;
+  PackedLowRank lowrank_;
   ActivationFormat act_;
   std::string scaling_, label_;
   KernelPath path_;

@@ -58,7 +58,7 @@ inline ActivationStats lqer_calibration(const std::vector<float>& calib, std::si
 /// Per weight bit width b: "MXINTb / MXINT8" (no correction), then "LQER MXINTb k=… / MXINT8" and
 /// "L2QER MXINTb k=… / MXINT8" for every rank. bits/weight includes the MXINT8 factors; weight error is
 /// ‖Q(W) + (AB)ᵀ − W‖/‖W‖ with the quantized factors; output error is lqer_reference_linear's (MXINT8 activations,
-/// re-quantized intermediate and output) against the float X·Wᵀ on the evaluation rows.
+/// re-quantized intermediate x_q·A, correction added unrounded: lqer_gemm's semantics) against the float X·Wᵀ.
 inline std::vector<TableRow> lqer_rows(const std::vector<float>& W, std::size_t N, std::size_t K,
                                        const std::vector<float>& calib, std::size_t calib_rows,
                                        const std::vector<float>& eval, std::size_t eval_rows,
@@ -89,7 +89,9 @@ inline std::vector<TableRow> lqer_rows(const std::vector<float>& W, std::size_t 
         const std::vector<float> corr = dequantize(lw.correction);
         for (std::size_t i = 0; i < w_hat.size(); ++i) w_hat[i] += corr[i];
         std::vector<float> y(eval_rows * N);
-        lqer_reference_linear(X, act, lw, MatrixView<float>(y.data(), eval_rows, N));
+        LowRankMatmulOptions ro;
+        ro.requantize_output = false;  // what lqer_gemm (and rankq-quantize --model) computes
+        lqer_reference_linear(X, act, lw, MatrixView<float>(y.data(), eval_rows, N), ro);
         rows.push_back(TableRow{std::string(l2 ? "L2QER " : "LQER ") + wname + " k=" + std::to_string(k) + " / MXINT8",
                                 bits_per_weight(lw), relative_error(w_hat, W), relative_error(y, y_ref)});
       }
