@@ -5,6 +5,7 @@
 #include "rankq/error.hpp"
 #include "rankq/half.hpp"
 #include "rankq/kernel_path.hpp"
+#include "rankq/lowrank_kernel.hpp"
 #include "rankq/matrix.hpp"
 #include "rankq/mxint.hpp"
 #include "rankq/reference.hpp"
