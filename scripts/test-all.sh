@@ -3,10 +3,10 @@
 #  1. x86-64 builds: scalar (SIMD off), avx2, native, asan-ubsan — configure, build, ctest (warnings are errors)
 #  2. AArch64 cross builds (plain NEON and +dotprod) of the kernel tests, run under qemu-aarch64
 #  3. bounded libFuzzer runs of every file reader
-# Ends with one line "rankq test-all: N passed, N failed" (N = test programs across all configurations).
+# Ends with one line "test-all: N passed, N failed" (N = test programs across all configurations).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --cross || { echo "rankq test-all: 0 passed, 1 failed"; exit 1; }
+scripts/install-deps.sh --cross || { echo "test-all: 0 passed, 1 failed"; exit 1; }
 log_dir=build/test-logs
 mkdir -p "$log_dir"
 passed=0; failed=0; failed_steps=()
@@ -44,5 +44,5 @@ for extra in scripts/test-aarch64.sh scripts/test-fuzz.sh; do
 done
 
 if ((${#failed_steps[@]})); then echo "failed steps: ${failed_steps[*]}"; fi
-echo "rankq test-all: $passed passed, $failed failed"
+echo "test-all: $passed passed, $failed failed"
 ((failed == 0 && ${#failed_steps[@]} == 0))
