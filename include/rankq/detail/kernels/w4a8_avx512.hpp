@@ -1,5 +1,6 @@
 // rankq/detail/kernels/w4a8_avx512.hpp — the avx512vnni W4A8 path: one zmm vpdpbusd per 64-byte code block
-// half (16 rows x 4 K); decode: 3 tokens x 32 rows, prefill: 8 tokens x 16 rows on unpacked codes. docs/kernels.md §2.
+// half (16 rows x 4 K); M = 1: one 16-row tile, M = 2-3: 3 tokens x 32 rows, prefill: 8 tokens x 16 rows on unpacked
+// codes. docs/kernels.md §2-3.
 #pragma once
 
 #include <algorithm>
@@ -26,7 +27,7 @@ inline constexpr std::size_t kTileBlock = 2;   ///< tiles per micro-kernel call:
 /// y[m0 .. m0+MR) x rows of NT consecutive tiles (from `tile`), over groups [g_begin, g_end). Per segment (a group
 /// cut at activation-block boundaries) the int32 dot products run 16 K per step (two code blocks per tile); each
 /// broadcast activation word feeds NT vpdpbusd, so a step needs 2·NT code loads + 4·MR broadcasts for 4·MR·NT
-/// vpdpbusd (the load ports, not the dot-product pipes, were the limit with NT = 1). C accumulators per
+/// vpdpbusd (NT = 1 uses the {1to16} memory-operand form instead). C accumulators per
 /// (token, tile) keep >= 8 independent vpdpbusd chains (latency 4, 2 per cycle on Zen 5). Float epilogue:
 /// out += (s·a_seg)·dot per segment, out −= z·xsum per group. `first`: out starts at 0, else at the partial sums
 /// already in y; `last`: adds the bias. Partials round-trip through y as floats, so the result does not depend
