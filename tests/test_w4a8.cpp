@@ -128,46 +128,46 @@ TEST(W4A8, IntegerPartIsBitExactOnExtremes) {
   // exact integer Σ q_x·(t − z) (exact in float below 2^24). M = 11: one full 8-token prefill block plus a tail.
   std::mt19937 rng(42);
   for (Symmetry sym : {Symmetry::asymmetric, Symmetry::symmetric})
-  for (std::size_t K : {16u, 40u, 172u, 4096u}) {
-    for (int mode = 0; mode < 5; ++mode) {
-      const std::size_t M = 11, N = 19;
-      const std::int64_t zero = sym == Symmetry::symmetric ? 8 : 0;
-      auto w = make_uniform_weights(UniformFormat{4, mode == 4 ? kWholeRow : std::size_t(32), sym, ScaleType::f32}, N, K);
-      for (std::size_t n = 0; n < N; ++n)
-        for (std::size_t k = 0; k < K; ++k) {
-          unsigned t = mode == 0 ? 0u : mode == 1 ? 15u : static_cast<unsigned>(rng() % 16);
-          detail::put_bits(w.codes.data() + n * w.row_bytes, k, 4, t);
+    for (std::size_t K : {16u, 40u, 172u, 4096u}) {
+      for (int mode = 0; mode < 5; ++mode) {
+        const std::size_t M = 11, N = 19;
+        const std::int64_t zero = sym == Symmetry::symmetric ? 8 : 0;
+        auto w = make_uniform_weights(UniformFormat{4, mode == 4 ? kWholeRow : std::size_t(32), sym, ScaleType::f32}, N, K);
+        for (std::size_t n = 0; n < N; ++n)
+          for (std::size_t k = 0; k < K; ++k) {
+            unsigned t = mode == 0 ? 0u : mode == 1 ? 15u : static_cast<unsigned>(rng() % 16);
+            detail::put_bits(w.codes.data() + n * w.row_bytes, k, 4, t);
+          }
+        for (auto& s : w.scales) s = 1.0f;
+        std::vector<float> zeros(M * K, 0.0f);
+        auto x = quantize_activations(MatrixView<const float>(zeros.data(), M, K), ActivationFormat{}, w.padded);
+        for (std::size_t m = 0; m < M; ++m) {
+          for (std::size_t k = 0; k < K; ++k) {
+            // modes 0 and 1: the lowest / highest code against -128 (even tokens) and +127 (odd tokens)
+            int v = mode <= 1 ? (m % 2 ? 127 : -128) : static_cast<int>(rng() % 256) - 128;
+            x.values[m * x.padded + k] = static_cast<std::int8_t>(v);
+          }
+          x.scales[m] = 1.0f;
         }
-      for (auto& s : w.scales) s = 1.0f;
-      std::vector<float> zeros(M * K, 0.0f);
-      auto x = quantize_activations(MatrixView<const float>(zeros.data(), M, K), ActivationFormat{}, w.padded);
-      for (std::size_t m = 0; m < M; ++m) {
-        for (std::size_t k = 0; k < K; ++k) {
-          // modes 0 and 1: the lowest / highest code against -128 (even tokens) and +127 (odd tokens)
-          int v = mode <= 1 ? (m % 2 ? 127 : -128) : static_cast<int>(rng() % 256) - 128;
-          x.values[m * x.padded + k] = static_cast<std::int8_t>(v);
+        std::vector<double> exact(M * N, 0.0);
+        for (std::size_t m = 0; m < M; ++m)
+          for (std::size_t n = 0; n < N; ++n) {
+            std::int64_t s = 0;
+            for (std::size_t k = 0; k < K; ++k) s += std::int64_t(x.values[m * x.padded + k]) * (std::int64_t(w.code(n, k)) - zero);
+            exact[m * N + n] = static_cast<double>(s);
+          }
+        auto packed = pack_w4(w);
+        for (KernelPath p : test::paths_under_test()) {
+          std::vector<float> y(M * N);
+          W4A8Options o;
+          o.path = p;
+          w4a8_gemm(x, packed, MatrixView<float>(y.data(), M, N), o);
+          g_covered.insert(p);
+          for (std::size_t i = 0; i < y.size(); ++i)
+            ASSERT_EQ(static_cast<double>(y[i]), exact[i]) << to_string(p) << " " << to_string(w.format) << " K=" << K << " mode=" << mode << " i=" << i;
         }
-        x.scales[m] = 1.0f;
-      }
-      std::vector<double> exact(M * N, 0.0);
-      for (std::size_t m = 0; m < M; ++m)
-        for (std::size_t n = 0; n < N; ++n) {
-          std::int64_t s = 0;
-          for (std::size_t k = 0; k < K; ++k) s += std::int64_t(x.values[m * x.padded + k]) * (std::int64_t(w.code(n, k)) - zero);
-          exact[m * N + n] = static_cast<double>(s);
-        }
-      auto packed = pack_w4(w);
-      for (KernelPath p : test::paths_under_test()) {
-        std::vector<float> y(M * N);
-        W4A8Options o;
-        o.path = p;
-        w4a8_gemm(x, packed, MatrixView<float>(y.data(), M, N), o);
-        g_covered.insert(p);
-        for (std::size_t i = 0; i < y.size(); ++i)
-          ASSERT_EQ(static_cast<double>(y[i]), exact[i]) << to_string(p) << " " << to_string(w.format) << " K=" << K << " mode=" << mode << " i=" << i;
       }
     }
-  }
 }
 
 TEST(W4A8, ZeroScalesGiveZeroOutputs) {
@@ -188,7 +188,7 @@ TEST(W4A8, ZeroScalesGiveZeroOutputs) {
 TEST(W4A8, TailsNeverReadPastTheirBuffers) {
   // fold: symmetric weights x per-token activations with the integer group sums (the folded zero point).
   for (bool fold : {false, true})
-  for (std::size_t K : {16u, 24u, 172u, 200u})
+    for (std::size_t K : {16u, 24u, 172u, 200u})
     for (std::size_t N : {1u, 17u, 33u})
       for (std::size_t M : {1u, 3u, 7u, 9u}) {
         auto wv = test::heavy_tailed(N * K, K + N);
@@ -243,27 +243,29 @@ TEST(W4A8, TailsNeverReadPastTheirBuffers) {
 }
 
 TEST(W4A8, ThreadedResultsEqualSingleThreaded) {
-  auto wv = test::heavy_tailed(333 * 520, 9);
-  auto xv = test::activations(9, 520, 10);
-  auto w = quantize_uniform(MatrixView<const float>(wv.data(), 333, 520), UniformFormat{4, 32, Symmetry::asymmetric, ScaleType::f16});
-  auto x = quantize_activations(MatrixView<const float>(xv.data(), 9, 520), ActivationFormat{}, w.padded);
-  auto packed = pack_w4(w);
-  ThreadPool pool(2);
-  ParallelFor pool_hook = pool.hook();
-  ParallelFor uneven = [](std::size_t n, const std::function<void(std::size_t, std::size_t)>& body) {
-    for (std::size_t b = 0; b < n;) {  // chunks of 1, 2, 3, ... tiles, in reverse-ish order of size
-      const std::size_t e = std::min(n, b + 1 + b % 3);
-      body(b, e);
-      b = e;
+  for (Symmetry sym : {Symmetry::asymmetric, Symmetry::symmetric}) {  // symmetric x per-token: the folded zero point
+    auto wv = test::heavy_tailed(333 * 520, 9);
+    auto xv = test::activations(9, 520, 10);
+    auto w = quantize_uniform(MatrixView<const float>(wv.data(), 333, 520), UniformFormat{4, 32, sym, ScaleType::f16});
+    auto x = quantize_activations(MatrixView<const float>(xv.data(), 9, 520), ActivationFormat{}, w.padded);
+    auto packed = pack_w4(w);
+    ThreadPool pool(2);
+    ParallelFor pool_hook = pool.hook();
+    ParallelFor uneven = [](std::size_t n, const std::function<void(std::size_t, std::size_t)>& body) {
+      for (std::size_t b = 0; b < n;) {  // chunks of 1, 2, 3, ... tiles, in reverse-ish order of size
+        const std::size_t e = std::min(n, b + 1 + b % 3);
+        body(b, e);
+        b = e;
+      }
+    };
+    for (KernelPath p : test::paths_under_test()) {
+      std::vector<float> y1(9 * 333), y2(9 * 333), y3(9 * 333);
+      w4a8_gemm(x, packed, MatrixView<float>(y1.data(), 9, 333), W4A8Options{p, nullptr, nullptr});
+      w4a8_gemm(x, packed, MatrixView<float>(y2.data(), 9, 333), W4A8Options{p, &pool_hook, nullptr});
+      w4a8_gemm(x, packed, MatrixView<float>(y3.data(), 9, 333), W4A8Options{p, &uneven, nullptr});
+      EXPECT_EQ(y1, y2) << to_string(p);
+      EXPECT_EQ(y1, y3) << to_string(p);
     }
-  };
-  for (KernelPath p : test::paths_under_test()) {
-    std::vector<float> y1(9 * 333), y2(9 * 333), y3(9 * 333);
-    w4a8_gemm(x, packed, MatrixView<float>(y1.data(), 9, 333), W4A8Options{p, nullptr, nullptr});
-    w4a8_gemm(x, packed, MatrixView<float>(y2.data(), 9, 333), W4A8Options{p, &pool_hook, nullptr});
-    w4a8_gemm(x, packed, MatrixView<float>(y3.data(), 9, 333), W4A8Options{p, &uneven, nullptr});
-    EXPECT_EQ(y1, y2) << to_string(p);
-    EXPECT_EQ(y1, y3) << to_string(p);
   }
 }
 
