@@ -14,7 +14,10 @@
 #include <rankq/lqer.hpp>
 #include <rankq/w4a8.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -169,6 +172,48 @@ void bm_decode(benchmark::State& st, KernelPath path, std::size_t N, std::size_t
   st.counters["GOP/s"] = C(ops, C::kIsIterationInvariantRate, C::OneK::kIs1000);
 }
 
+/// The same two calls back to back in every iteration (w4a8_linear on copy c, lqer_linear on copy c + 1, both
+/// cold), each timed with steady_clock: the median of the per-pair ratios is robust to the load of a shared
+/// machine drifting between separate benchmarks. Counters: plain_us, lqer_us (medians), overhead_% (median ratio).
+void bm_decode_paired(benchmark::State& st, KernelPath path, std::size_t group) {
+  if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
+  const std::size_t N = 4096, K = 4096;
+  const DecodeSet& s = decode_set(N, K, 32, group);
+  std::vector<float> x(K), y(N);
+  std::mt19937_64 rng(K);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (std::size_t i = 0; i < K; ++i) x[i] = g(rng) * (i % 37 == 5 ? 20.0f : 1.0f);
+  QuantizedActivations scratch;
+  const W4A8Options o{path, nullptr, nullptr};
+  std::vector<double> plain, lqer, ratio;
+  std::size_t i = 0;
+  using clock = std::chrono::steady_clock;
+  for (auto _ : st) {
+    const std::size_t c = (2 * i++) % s.w.size();
+    const auto t0 = clock::now();
+    w4a8_linear(MatrixView<const float>(x.data(), 1, K), ActivationFormat{}, s.w[c], MatrixView<float>(y.data(), 1, N), scratch, o);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+    const auto t1 = clock::now();
+    const std::size_t d = (c + 1) % s.w.size();
+    lqer_linear(MatrixView<const float>(x.data(), 1, K), ActivationFormat{}, s.w[d], s.lr[d], MatrixView<float>(y.data(), 1, N), scratch, o);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+    const auto t2 = clock::now();
+    plain.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    lqer.push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
+    ratio.push_back(lqer.back() / plain.back());
+  }
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  if (plain.empty()) return;
+  st.counters["plain_us"] = median(plain);
+  st.counters["lqer_us"] = median(lqer);
+  st.counters["overhead_%"] = 100.0 * (median(ratio) - 1.0);
+}
+
 void add(const std::string& name, std::function<void(benchmark::State&)> fn, int iterations = 0) {
   auto* b = benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); })->UseRealTime()->Unit(benchmark::kMillisecond);
   if (iterations > 0) b->Iterations(iterations);
@@ -205,6 +250,9 @@ void register_benchmarks() {
           auto* b = benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { bm_decode(st, p, 4096, 4096, rank, group, threads); });
           b->UseRealTime()->Unit(benchmark::kMicrosecond);
         }
+      const std::string paired = "decode/paired/g" + std::to_string(group) + "/" + to_string(p) + "/M:1/N:4096/K:4096/rank:32/threads:1";
+      benchmark::RegisterBenchmark(paired.c_str(), [=](benchmark::State& st) { bm_decode_paired(st, p, group); })
+          ->UseRealTime()->Unit(benchmark::kMicrosecond)->Iterations(400);
     }
 }
 
