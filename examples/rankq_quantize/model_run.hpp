@@ -99,6 +99,7 @@ inline const ActivationStats* find_stats(const CalibrationStats& calib, const st
   return it == calib.end() ? nullptr : &it->second;
 }
 
+/// The factory of rankq-quantize's methods. The returned factory refers to `calib`: keep it alive while building.
 inline llama::LinearFactory default_factory(const MethodSpec& m, const CalibrationStats& calib, std::size_t threads = 2) {
   if (m.method == "fp32") return llama::dense_linear_factory();
   if (m.method == "rtn" || m.method == "mxint")
