@@ -2,11 +2,11 @@
 #pragma once
 
 #include <cstddef>
-#include <string>
 
 #include "rankq/detail/platform.hpp"
 #include "rankq/error.hpp"
 #include "rankq/kernel_path.hpp"
+#include "rankq/detail/kernels/path_dispatch.hpp"
 #include "rankq/detail/kernels/codebook_layout.hpp"
 #include "rankq/detail/kernels/codebook_scalar.hpp"
 #if RANKQ_NEON_PATHS
@@ -34,22 +34,7 @@ constexpr bool codebook_path_available(KernelPath p) {
 }
 
 inline void codebook_dispatch(KernelPath p, const CodebookArgs& a, std::size_t t0, std::size_t t1) {
-  switch (p) {
-    case KernelPath::scalar: return codebook_tiles<KernelPath::scalar>(a, t0, t1);
-#if RANKQ_NEON_PATHS
-    case KernelPath::neon: return codebook_tiles<KernelPath::neon>(a, t0, t1);
-#endif
-#if RANKQ_NEON_DOTPROD_PATH
-    case KernelPath::neon_dotprod: return codebook_tiles<KernelPath::neon_dotprod>(a, t0, t1);
-#endif
-#if RANKQ_X86_PATHS
-    case KernelPath::avx2: return codebook_tiles<KernelPath::avx2>(a, t0, t1);
-    case KernelPath::avx_vnni: return codebook_tiles<KernelPath::avx_vnni>(a, t0, t1);
-    case KernelPath::avx512_vnni: return codebook_tiles<KernelPath::avx512_vnni>(a, t0, t1);
-#endif
-    default: break;
-  }
-  throw_argument("codebook_gemm", "options.path", std::string("= ") + to_string(p) + ": no codebook kernel for this path yet");
+  dispatch_path(p, "codebook_gemm", "codebook", [&](auto path) { codebook_tiles<decltype(path)::value>(a, t0, t1); });
 }
 
 }  // namespace rankq::detail

@@ -2,11 +2,11 @@
 #pragma once
 
 #include <cstddef>
-#include <string>
 
 #include "rankq/detail/platform.hpp"
 #include "rankq/error.hpp"
 #include "rankq/kernel_path.hpp"
+#include "rankq/detail/kernels/path_dispatch.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 #include "rankq/detail/kernels/w4a8_scalar.hpp"
 #if RANKQ_NEON_PATHS
@@ -21,22 +21,7 @@
 namespace rankq::detail {
 
 inline void w4a8_dispatch(KernelPath p, const W4A8Args& a, std::size_t t0, std::size_t t1) {
-  switch (p) {
-    case KernelPath::scalar: return w4a8_tiles<KernelPath::scalar>(a, t0, t1);
-#if RANKQ_NEON_PATHS
-    case KernelPath::neon: return w4a8_tiles<KernelPath::neon>(a, t0, t1);
-#endif
-#if RANKQ_NEON_DOTPROD_PATH
-    case KernelPath::neon_dotprod: return w4a8_tiles<KernelPath::neon_dotprod>(a, t0, t1);
-#endif
-#if RANKQ_X86_PATHS
-    case KernelPath::avx2: return w4a8_tiles<KernelPath::avx2>(a, t0, t1);
-    case KernelPath::avx_vnni: return w4a8_tiles<KernelPath::avx_vnni>(a, t0, t1);
-    case KernelPath::avx512_vnni: return w4a8_tiles<KernelPath::avx512_vnni>(a, t0, t1);
-#endif
-    default: break;
-  }
-  throw_argument("w4a8_gemm", "options.path", std::string("= ") + to_string(p) + ": no W4A8 kernel for this path yet");
+  dispatch_path(p, "w4a8_gemm", "W4A8", [&](auto path) { w4a8_tiles<decltype(path)::value>(a, t0, t1); });
 }
 
 }  // namespace rankq::detail
