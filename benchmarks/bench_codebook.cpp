@@ -24,9 +24,13 @@
 #include <utility>
 #include <vector>
 
+#include "bench_common.hpp"
+
 using namespace rankq;
 
 namespace {
+
+using namespace rankq::bench;
 
 // ---- fit time ----------------------------------------------------------------------------------------------
 
@@ -68,16 +72,6 @@ void lcq_fit(benchmark::State& state, unsigned bits, unsigned rank, std::size_t 
 }
 
 // ---- kernels (bench_kernels.cpp's method) ------------------------------------------------------------------
-
-constexpr std::size_t kColdBytes = std::size_t(512) << 20;  // rotation set: far beyond the ~32 MiB L3
-
-struct Shape {
-  std::size_t N, K;
-};
-const Shape kShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
-const std::size_t kTokenCounts[] = {1, 8, 32, 128, 512};
-
-std::size_t copies_for(std::size_t bytes) { return std::max<std::size_t>(2, (kColdBytes + bytes - 1) / bytes); }
 
 /// Copies of one packed N x K rank-k codebook matrix (random indices, S, B, V) totalling >= 512 MiB.
 struct CodebookSet {
@@ -128,21 +122,6 @@ const UniformSet& uniform_set(std::size_t N, std::size_t K) {
   for (std::size_t i = 0; i < n; ++i) set->copies.push_back(p);
   cache = std::move(set);
   return *cache;
-}
-
-/// bench_kernels' activations: Gaussian with an outlier channel every 37.
-std::vector<float> activations(std::size_t M, std::size_t K) {
-  std::mt19937_64 rng(M * 7 + K);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  std::vector<float> x(M * K);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = g(rng) * ((i % K) % 37 == 5 ? 20.0f : 1.0f);
-  return x;
-}
-
-void set_counters(benchmark::State& st, double bytes, double ops) {
-  using C = benchmark::Counter;
-  st.counters["GB/s"] = C(bytes, C::kIsIterationInvariantRate, C::OneK::kIs1000);
-  st.counters["GOP/s"] = C(ops, C::kIsIterationInvariantRate, C::OneK::kIs1000);
 }
 
 /// Quantize activations on `path` (per token int8) + codebook_gemm; weights rotate.

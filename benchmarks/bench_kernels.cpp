@@ -20,20 +20,16 @@
 
 #include "rankq/detail/x86_targets.hpp"
 
+#include "bench_common.hpp"
+
 using namespace rankq;
 
 namespace {
 
-constexpr std::size_t kColdBytes = std::size_t(512) << 20;  // rotation set: far beyond the ~32 MiB L3
+using namespace rankq::bench;
+
 constexpr std::size_t kMainGroup = 128;                     // 4-bit symmetric, f16 scales, group 128
 
-struct Shape {
-  std::size_t N, K;
-};
-const Shape kShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
-const std::size_t kTokenCounts[] = {1, 8, 32, 128, 512};
-
-std::size_t copies_for(std::size_t bytes) { return std::max<std::size_t>(2, (kColdBytes + bytes - 1) / bytes); }
 
 // ---- workloads (one of each kind cached at a time, so the sweep never holds more than ~1.5 GB) -------------
 
@@ -81,19 +77,6 @@ const DenseSet& dense_set(std::size_t N, std::size_t K) {
   return *cache;
 }
 
-std::vector<float> activations(std::size_t M, std::size_t K) {
-  std::mt19937_64 rng(M * 7 + K);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  std::vector<float> x(M * K);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = g(rng) * ((i % K) % 37 == 5 ? 20.0f : 1.0f);
-  return x;
-}
-
-void set_counters(benchmark::State& st, double bytes, double ops) {
-  using C = benchmark::Counter;
-  if (bytes > 0) st.counters["GB/s"] = C(bytes, C::kIsIterationInvariantRate, C::OneK::kIs1000);
-  if (ops > 0) st.counters["GOP/s"] = C(ops, C::kIsIterationInvariantRate, C::OneK::kIs1000);
-}
 
 // ---- benchmarks --------------------------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench_common.hpp"
+
 using namespace rankq;
 
 namespace {
@@ -106,8 +108,6 @@ void bm_pipeline(benchmark::State& st, SvdOptions svd, std::size_t N, std::size_
 
 // ---- fused decode overhead --------------------------------------------------------------------------------------
 
-constexpr std::size_t kColdBytes = std::size_t(512) << 20;  // rotation set: far beyond the L3
-
 /// Copies (>= 512 MiB in all) of one packed N x K W4A8 matrix and of one packed rank-k correction, used
 /// round-robin so that every call reads its weights from memory (cold), as bench_kernels.cpp does.
 struct DecodeSet {
@@ -135,7 +135,7 @@ const DecodeSet& decode_set(std::size_t N, std::size_t K, std::size_t rank, std:
   auto set = std::make_unique<DecodeSet>();
   set->N = N, set->K = K, set->rank = rank, set->group = group;
   const PackedW4 pw = pack_w4(w);
-  const std::size_t copies = std::max<std::size_t>(2, (kColdBytes + pw.size_bytes() - 1) / pw.size_bytes());
+  const std::size_t copies = bench::copies_for(pw.size_bytes());
   for (std::size_t i = 0; i < copies; ++i) set->w.push_back(pw), set->lr.push_back(lr);
   cache = std::move(set);
   return *cache;
@@ -165,11 +165,9 @@ void bm_decode(benchmark::State& st, KernelPath path, std::size_t N, std::size_t
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  using C = benchmark::Counter;
   const double bytes = double(s.w[0].size_bytes()) + (rank ? double(s.lr[0].size_bytes()) : 0.0);
   const double ops = 2.0 * double(N) * double(K) + (rank ? 2.0 * double(rank) * double(N + K) : 0.0);
-  st.counters["GB/s"] = C(bytes, C::kIsIterationInvariantRate, C::OneK::kIs1000);
-  st.counters["GOP/s"] = C(ops, C::kIsIterationInvariantRate, C::OneK::kIs1000);
+  bench::set_counters(st, bytes, ops);
 }
 
 /// The same two calls back to back in every iteration (w4a8_linear on copy c, lqer_linear on copy c + 1, both
