@@ -26,34 +26,6 @@ struct LcqRowsOptions {
   unsigned unweighted_rank = 2;          ///< "D=1" rows (no calibration) for k = 1..unweighted_rank (0 = none)
 };
 
-namespace lcq_rows_detail {
-
-/// ‖a − b‖ / ‖b‖ in double.
-inline double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
-
-/// X (rows x K) · Wᵀ (W: N x K) in double accumulation, stored as float.
-inline std::vector<float> matmul_nt(const std::vector<float>& X, std::size_t rows, const std::vector<float>& W,
-                                    std::size_t N, std::size_t K) {
-  std::vector<float> Y(rows * N);
-  for (std::size_t m = 0; m < rows; ++m)
-    for (std::size_t n = 0; n < N; ++n) {
-      double s = 0;
-      for (std::size_t k = 0; k < K; ++k) s += static_cast<double>(X[m * K + k]) * W[n * K + k];
-      Y[m * N + n] = static_cast<float>(s);
-    }
-  return Y;
-}
-
-}  // namespace lcq_rows_detail
-
 /// D = E[x²] per input channel over the calibration rows, floored at 1e-8·max so every entry is positive
 /// (all ones when the activations are all zero). What LCQ's channel_weights expect.
 inline std::vector<float> channel_mean_square(const std::vector<float>& X, std::size_t rows, std::size_t K) {
@@ -78,12 +50,11 @@ inline std::vector<TableRow> lcq_rows(const std::vector<float>& W, std::size_t N
                                       const std::vector<float>& calib, std::size_t calib_rows,
                                       const std::vector<float>& eval, std::size_t eval_rows,
                                       const LcqRowsOptions& o = {}) {
-  using lcq_rows_detail::relative_error;
   const MatrixView<const float> Wv(W.data(), N, K);
   const std::vector<float> D = channel_mean_square(calib, calib_rows, K);
-  const std::vector<float> y_ref = lcq_rows_detail::matmul_nt(eval, eval_rows, W, N, K);
+  const std::vector<float> y_ref = float_output(eval, eval_rows, W, N, K);
   auto errors = [&](const std::string& method, double bpw, const std::vector<float>& deq) {
-    return TableRow{method, bpw, relative_error(deq, W), relative_error(lcq_rows_detail::matmul_nt(eval, eval_rows, deq, N, K), y_ref)};
+    return TableRow{method, bpw, relative_error(deq, W), relative_error(float_output(eval, eval_rows, deq, N, K), y_ref)};
   };
   std::vector<TableRow> rows;
   for (unsigned bits : o.bits) {

@@ -24,29 +24,6 @@ struct LqerRowsOptions {
   std::size_t calib_batch = 32;                 ///< calibration rows per ActivationStats batch (L²QER's max of batch means)
 };
 
-namespace lqer_rows_detail {
-inline double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
-inline std::vector<float> matmul_nt(const std::vector<float>& X, std::size_t rows, const std::vector<float>& W,
-                                    std::size_t N, std::size_t K) {
-  std::vector<float> Y(rows * N);
-  for (std::size_t m = 0; m < rows; ++m)
-    for (std::size_t n = 0; n < N; ++n) {
-      double s = 0;
-      for (std::size_t k = 0; k < K; ++k) s += static_cast<double>(X[m * K + k]) * W[n * K + k];
-      Y[m * N + n] = static_cast<float>(s);
-    }
-  return Y;
-}
-}  // namespace lqer_rows_detail
-
 /// L²QER's calibration statistics of `calib` (rows x K), one batch per `batch` rows.
 inline ActivationStats lqer_calibration(const std::vector<float>& calib, std::size_t rows, std::size_t K, std::size_t batch) {
   ActivationStats stats(K);
@@ -63,11 +40,10 @@ inline std::vector<TableRow> lqer_rows(const std::vector<float>& W, std::size_t 
                                        const std::vector<float>& calib, std::size_t calib_rows,
                                        const std::vector<float>& eval, std::size_t eval_rows,
                                        const LqerRowsOptions& o = {}) {
-  using lqer_rows_detail::relative_error;
   const MatrixView<const float> Wv(W.data(), N, K);
   const MatrixView<const float> X(eval.data(), eval_rows, K);
   const ActivationFormat act{ActivationQuant::mxint8, 16, MxSemantics::lqer};
-  const std::vector<float> y_ref = lqer_rows_detail::matmul_nt(eval, eval_rows, W, N, K);
+  const std::vector<float> y_ref = float_output(eval, eval_rows, W, N, K);
   const std::vector<float> scale = l2qer_scale(lqer_calibration(calib, calib_rows, K, o.calib_batch));
   std::vector<TableRow> rows;
   for (unsigned bits : o.bits) {

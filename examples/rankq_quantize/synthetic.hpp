@@ -48,30 +48,6 @@ inline SyntheticLayer make_synthetic_layer(std::size_t N = 512, std::size_t K = 
   return L;
 }
 
-/// ‖a − b‖ / ‖b‖ in double.
-inline double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
-
-/// fp32 reference output X·Wᵀ (rows x N), in double accumulation.
-inline std::vector<float> float_output(const std::vector<float>& X, std::size_t rows, const std::vector<float>& W,
-                                       std::size_t N, std::size_t K) {
-  std::vector<float> Y(rows * N);
-  for (std::size_t m = 0; m < rows; ++m)
-    for (std::size_t n = 0; n < N; ++n) {
-      double s = 0;
-      for (std::size_t k = 0; k < K; ++k) s += static_cast<double>(X[m * K + k]) * W[n * K + k];
-      Y[m * N + n] = static_cast<float>(s);
-    }
-  return Y;
-}
-
 /// One row for quantized weights `q` run with int8 activations (`act`) through rankq's W·A8 path:
 /// the packed SIMD kernels for ≤ 4-bit codes, the reference matmul for 8-bit.
 inline TableRow uniform_row(const std::string& method, const SyntheticLayer& L, const UniformWeights& q, double bpw,
