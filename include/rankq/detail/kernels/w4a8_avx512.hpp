@@ -217,6 +217,135 @@ RANKQ_AVX512_INLINE void dot_8_tokens(const std::uint8_t* codes, const std::int8
         "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
 }
 #undef RANKQ_DPB
+
+// Activation address of token t (of 8, rows x_stride apart) with two bases and two index registers, so the
+// folded loop below needs 4 pointer registers for 8 tokens: p = token 0, q = token 3, s = stride, s3 = 3·stride.
+#define RANKQ_X0_ATT "(%[p])"
+#define RANKQ_X0_INTEL "%[p]"
+#define RANKQ_X1_ATT "(%[p],%[s],1)"
+#define RANKQ_X1_INTEL "%[p]+%[s]*1"
+#define RANKQ_X2_ATT "(%[p],%[s],2)"
+#define RANKQ_X2_INTEL "%[p]+%[s]*2"
+#define RANKQ_X3_ATT "(%[q])"
+#define RANKQ_X3_INTEL "%[q]"
+#define RANKQ_X4_ATT "(%[p],%[s],4)"
+#define RANKQ_X4_INTEL "%[p]+%[s]*4"
+#define RANKQ_X5_ATT "(%[q],%[s],2)"
+#define RANKQ_X5_INTEL "%[q]+%[s]*2"
+#define RANKQ_X6_ATT "(%[p],%[s3],2)"
+#define RANKQ_X6_INTEL "%[p]+%[s3]*2"
+#define RANKQ_X7_ATT "(%[q],%[s],4)"
+#define RANKQ_X7_INTEL "%[q]+%[s]*4"
+// vpdpbusd OFF + address of token T {1to16}, ZC, ZA in both dialects.
+#define RANKQ_DPT(T, OFF, ZC, ZA)                                          \
+  "{vpdpbusd " OFF RANKQ_X##T##_ATT "%{1to16%}, %%" ZC ", %%" ZA          \
+  "|vpdpbusd " ZA ", " ZC ", dword ptr [" RANKQ_X##T##_INTEL "+" OFF "]%{1to16%}}\n\t"
+// One 8-K half step (codes already in ZLO / ZHI) for all 8 tokens: chains zmm16 + 2t (low nibbles, K OFF_LO
+// .. +3) and zmm17 + 2t (high nibbles, K OFF_HI .. +3).
+#define RANKQ_DPT8(OFF_LO, OFF_HI, ZLO, ZHI)                                                            \
+  RANKQ_DPT(0, OFF_LO, ZLO, "zmm16") RANKQ_DPT(0, OFF_HI, ZHI, "zmm17") RANKQ_DPT(1, OFF_LO, ZLO, "zmm18") \
+  RANKQ_DPT(1, OFF_HI, ZHI, "zmm19") RANKQ_DPT(2, OFF_LO, ZLO, "zmm20") RANKQ_DPT(2, OFF_HI, ZHI, "zmm21") \
+  RANKQ_DPT(3, OFF_LO, ZLO, "zmm22") RANKQ_DPT(3, OFF_HI, ZHI, "zmm23") RANKQ_DPT(4, OFF_LO, ZLO, "zmm24") \
+  RANKQ_DPT(4, OFF_HI, ZHI, "zmm25") RANKQ_DPT(5, OFF_LO, ZLO, "zmm26") RANKQ_DPT(5, OFF_HI, ZHI, "zmm27") \
+  RANKQ_DPT(6, OFF_LO, ZLO, "zmm28") RANKQ_DPT(6, OFF_HI, ZHI, "zmm29") RANKQ_DPT(7, OFF_LO, ZLO, "zmm30") \
+  RANKQ_DPT(7, OFF_HI, ZHI, "zmm31")
+// Group start for token T: the low chain starts at the folded zero point init[T], the high chain at 0.
+#define RANKQ_FOLD_INIT(T, ZLO, ZHI)                                                       \
+  "{vpbroadcastd " #T "*4(%[ini]), %%" ZLO "|vpbroadcastd " ZLO ", dword ptr [%[ini]+" #T "*4]}\n\t" \
+  "{vpxord %%" ZHI ", %%" ZHI ", %%" ZHI "|vpxord " ZHI ", " ZHI ", " ZHI "}\n\t"
+// Group end for token T: out += s · float(lo + hi), the same single-rounding fma as the intrinsic epilogue.
+#define RANKQ_FOLD_EPILOGUE(T, ZLO, ZHI)                                                  \
+  "{vpaddd %%" ZHI ", %%" ZLO ", %%" ZLO "|vpaddd " ZLO ", " ZLO ", " ZHI "}\n\t"         \
+  "{vcvtdq2ps %%" ZLO ", %%" ZLO "|vcvtdq2ps " ZLO ", " ZLO "}\n\t"                      \
+  "{vfmadd231ps (%[sc]), %%" ZLO ", %%zmm" #T "|vfmadd231ps zmm" #T ", " ZLO ", zmmword ptr [%[sc]]}\n\t"
+
+/// kFold prefill of 8 tokens over `groups` whole groups of one unpacked tile chunk, epilogues included:
+/// for each group g, out[t] += scales[g] · float(init[g][t] + Σ_k codes · x[t][k]) — the per-group int32 dot
+/// with the folded zero point, then the same fma as tile_token_block, so the result is bit-identical. One asm
+/// block per chunk instead of one per group: the per-group setup and epilogue (accumulator init, add, cvt, fma)
+/// run between the vpdpbusd streams without leaving the asm, and the 8 float outputs stay in registers across
+/// the chunk (GCC spilled them around the per-group asm). `x0` = token 0's activations at the chunk start, token
+/// t at x0 + t·x_stride; `init` = 8 int32 per group (−zero_code·Σq); `scales` = 16 f32 per group;
+/// steps = group / 16 (≥ 1). Registers: accumulators zmm16-31 (lo / hi chain per token), codes zmm12-15,
+/// outputs zmm0-7 (loaded from and stored back to `out`: 8 operands would exceed asm's operand limit).
+RANKQ_AVX512_INLINE void fold_chunk_8_tokens(const std::uint8_t* codes, const std::int8_t* x0, std::size_t x_stride,
+                                             const std::int32_t* init, const float* scales, std::size_t groups,
+                                             std::size_t steps, __m512 (&out)[8]) {
+  const std::int8_t* q = x0 + 3 * x_stride;
+  const std::size_t s3 = 3 * x_stride;
+  std::size_t n;
+  __asm__ volatile(  // volatile: the results go through memory (`out`), no output operand is used afterwards
+      "{vmovups (%[out]), %%zmm0|vmovups zmm0, zmmword ptr [%[out]]}\n\t"
+      "{vmovups 64(%[out]), %%zmm1|vmovups zmm1, zmmword ptr [%[out]+64]}\n\t"
+      "{vmovups 128(%[out]), %%zmm2|vmovups zmm2, zmmword ptr [%[out]+128]}\n\t"
+      "{vmovups 192(%[out]), %%zmm3|vmovups zmm3, zmmword ptr [%[out]+192]}\n\t"
+      "{vmovups 256(%[out]), %%zmm4|vmovups zmm4, zmmword ptr [%[out]+256]}\n\t"
+      "{vmovups 320(%[out]), %%zmm5|vmovups zmm5, zmmword ptr [%[out]+320]}\n\t"
+      "{vmovups 384(%[out]), %%zmm6|vmovups zmm6, zmmword ptr [%[out]+384]}\n\t"
+      "{vmovups 448(%[out]), %%zmm7|vmovups zmm7, zmmword ptr [%[out]+448]}\n\t"
+      "2:\n\t"
+      RANKQ_FOLD_INIT(0, "zmm16", "zmm17") RANKQ_FOLD_INIT(1, "zmm18", "zmm19")
+      RANKQ_FOLD_INIT(2, "zmm20", "zmm21") RANKQ_FOLD_INIT(3, "zmm22", "zmm23")
+      RANKQ_FOLD_INIT(4, "zmm24", "zmm25") RANKQ_FOLD_INIT(5, "zmm26", "zmm27")
+      RANKQ_FOLD_INIT(6, "zmm28", "zmm29") RANKQ_FOLD_INIT(7, "zmm30", "zmm31")
+      "{mov %[steps], %[n]|mov %[n], %[steps]}\n\t"
+      "1:\n\t"
+      "{vmovdqa64 (%[c]), %%zmm12|vmovdqa64 zmm12, zmmword ptr [%[c]]}\n\t"
+      "{vmovdqa64 64(%[c]), %%zmm13|vmovdqa64 zmm13, zmmword ptr [%[c]+64]}\n\t"
+      RANKQ_DPT8("0", "4", "zmm12", "zmm13")
+      "{vmovdqa64 128(%[c]), %%zmm14|vmovdqa64 zmm14, zmmword ptr [%[c]+128]}\n\t"
+      "{vmovdqa64 192(%[c]), %%zmm15|vmovdqa64 zmm15, zmmword ptr [%[c]+192]}\n\t"
+      RANKQ_DPT8("8", "12", "zmm14", "zmm15")
+      "{add $256, %[c]|add %[c], 256}\n\t"
+      "{add $16, %[p]|add %[p], 16}\n\t"
+      "{add $16, %[q]|add %[q], 16}\n\t"
+      "{dec %[n]|dec %[n]}\n\t"
+      "jnz 1b\n\t"
+      RANKQ_FOLD_EPILOGUE(0, "zmm16", "zmm17") RANKQ_FOLD_EPILOGUE(1, "zmm18", "zmm19")
+      RANKQ_FOLD_EPILOGUE(2, "zmm20", "zmm21") RANKQ_FOLD_EPILOGUE(3, "zmm22", "zmm23")
+      RANKQ_FOLD_EPILOGUE(4, "zmm24", "zmm25") RANKQ_FOLD_EPILOGUE(5, "zmm26", "zmm27")
+      RANKQ_FOLD_EPILOGUE(6, "zmm28", "zmm29") RANKQ_FOLD_EPILOGUE(7, "zmm30", "zmm31")
+      "{add $32, %[ini]|add %[ini], 32}\n\t"
+      "{add $64, %[sc]|add %[sc], 64}\n\t"
+      "{dec %[g]|dec %[g]}\n\t"
+      "jnz 2b\n\t"
+      "{vmovups %%zmm0, (%[out])|vmovups zmmword ptr [%[out]], zmm0}\n\t"
+      "{vmovups %%zmm1, 64(%[out])|vmovups zmmword ptr [%[out]+64], zmm1}\n\t"
+      "{vmovups %%zmm2, 128(%[out])|vmovups zmmword ptr [%[out]+128], zmm2}\n\t"
+      "{vmovups %%zmm3, 192(%[out])|vmovups zmmword ptr [%[out]+192], zmm3}\n\t"
+      "{vmovups %%zmm4, 256(%[out])|vmovups zmmword ptr [%[out]+256], zmm4}\n\t"
+      "{vmovups %%zmm5, 320(%[out])|vmovups zmmword ptr [%[out]+320], zmm5}\n\t"
+      "{vmovups %%zmm6, 384(%[out])|vmovups zmmword ptr [%[out]+384], zmm6}\n\t"
+      "{vmovups %%zmm7, 448(%[out])|vmovups zmmword ptr [%[out]+448], zmm7}\n\t"
+      : [c] "+r"(codes), [p] "+r"(x0), [q] "+r"(q), [ini] "+r"(init), [sc] "+r"(scales), [g] "+r"(groups),
+        [n] "=&r"(n)
+      : [s] "r"(x_stride), [s3] "r"(s3), [steps] "r"(steps), [out] "r"(out)
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
+        "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
+}
+#undef RANKQ_FOLD_EPILOGUE
+#undef RANKQ_FOLD_INIT
+#undef RANKQ_DPT8
+#undef RANKQ_DPT
+#undef RANKQ_X0_ATT
+#undef RANKQ_X0_INTEL
+#undef RANKQ_X1_ATT
+#undef RANKQ_X1_INTEL
+#undef RANKQ_X2_ATT
+#undef RANKQ_X2_INTEL
+#undef RANKQ_X3_ATT
+#undef RANKQ_X3_INTEL
+#undef RANKQ_X4_ATT
+#undef RANKQ_X4_INTEL
+#undef RANKQ_X5_ATT
+#undef RANKQ_X5_INTEL
+#undef RANKQ_X6_ATT
+#undef RANKQ_X6_INTEL
+#undef RANKQ_X7_ATT
+#undef RANKQ_X7_INTEL
+inline constexpr bool kFoldChunkAsm = true;  ///< fold_chunk_8_tokens exists (GCC)
+#else
+inline constexpr bool kFoldChunkAsm = false;
 #endif
 
 /// Prefill micro-kernel on pre-unpacked codes: y[m0 .. m0+MR) x the 16 rows of `tile` over groups [g_begin,
@@ -296,9 +425,10 @@ RANKQ_AVX512_INLINE void unpacked_token_block(const W4A8Args& a, std::size_t til
 
 /// Unpacks the code blocks of groups [g0, g1) of a tile into `codes` (layout of unpacked_token_block), and
 /// prefetches the packed bytes that follow (the next chunk, or the next tile's first one: tiles are contiguous)
-/// into L2, so they arrive while the token blocks compute on this chunk. Prefetches never fault.
+/// into L2, so they arrive while the token blocks compute on this chunk. Prefetches never fault. With `scales`,
+/// also writes each group's 16 scales as f32 (16 floats per group) for fold_chunk_8_tokens.
 RANKQ_AVX512_INLINE void unpack_tile_chunk(const W4A8Args& a, std::size_t tile, std::size_t g0, std::size_t g1,
-                                           std::uint8_t* codes) {
+                                           std::uint8_t* codes, float* scales) {
   const std::uint8_t* td = a.packed + tile * a.geo.tile_stride();
   const std::size_t blocks = a.geo.group / kBlockK, chunk_bytes = (g1 - g0) * a.geo.group_stride();
   for (std::size_t g = g0; g < g1; ++g) {
@@ -309,6 +439,29 @@ RANKQ_AVX512_INLINE void unpack_tile_chunk(const W4A8Args& a, std::size_t tile, 
       _mm512_store_si512(codes, c.lo);
       _mm512_store_si512(codes + sizeof(PackedCodeBlock), c.hi);
     }
+    if (scales) _mm512_store_ps(scales + (g - g0) * kTileRows, load_row_values(src + a.geo.code_bytes(), a.scale_type));
+  }
+}
+
+/// kFold prefill of tokens [m0, m0 + 8) on one unpacked chunk (groups [g0, g1)) through fold_chunk_8_tokens:
+/// same float operations in the same order as unpacked_token_block<8, true>, so the same bits.
+RANKQ_AVX512_INLINE void fold_token_block_8(const W4A8Args& a, std::size_t tile, const std::uint8_t* codes,
+                                            const float* scales, const std::int32_t* init, std::size_t m0,
+                                            std::size_t g0, std::size_t g1, bool first, bool last) {
+  const std::size_t n0 = tile * kTileRows;
+  const __mmask16 rows = row_mask(a.rows - n0);
+  __m512 out[8];
+  for (std::size_t t = 0; t < 8; ++t) out[t] = first ? _mm512_setzero_ps() : load_rows(a.y + (m0 + t) * a.ldy + n0, rows);
+#if defined(__GNUC__) && !defined(__clang__)
+  fold_chunk_8_tokens(codes, a.x + m0 * a.x_padded + g0 * a.geo.group, a.x_padded, init, scales, g1 - g0,
+                      a.geo.group / (2 * kBlockK), out);
+#else
+  (void)codes, (void)scales, (void)init, (void)g1;
+#endif
+  const __m512 bias = last && a.bias ? load_rows(a.bias + n0, rows) : _mm512_setzero_ps();
+  for (std::size_t t = 0; t < 8; ++t) {
+    if (last) out[t] = _mm512_mul_ps(out[t], _mm512_set1_ps(a.x_scales[(m0 + t) * a.x_blocks]));
+    store_rows(a.y + (m0 + t) * a.ldy + n0, rows, last && a.bias ? _mm512_add_ps(out[t], bias) : out[t]);
   }
 }
 
@@ -323,15 +476,30 @@ RANKQ_AVX512_INLINE void run_prefill(const W4A8Args& a, std::size_t tile_begin, 
   const std::size_t groups = a.geo.groups;
   const std::size_t chunk = std::max<std::size_t>(1, kChunkK / a.geo.group);  // groups per K chunk
   AlignedBuffer<std::uint8_t> codes(chunk * a.geo.group / kBlockK * 2 * sizeof(PackedCodeBlock));
+  // Folded path: the chunk's scales as f32, and the accumulator start −zero_code·Σq of every full 8-token block
+  // and group, laid out [block][group][token] so that fold_chunk_8_tokens reads 8 consecutive int32 per group.
+  constexpr bool kChunkAsm = kFold && kFoldChunkAsm;
+  const std::size_t full_blocks = kChunkAsm ? a.M / kPrefillTokens : 0;
+  AlignedBuffer<float> scales(kChunkAsm ? chunk * kTileRows : 0);
+  AlignedBuffer<std::int32_t> fold_init(full_blocks * groups * kPrefillTokens);
+  for (std::size_t mb = 0; mb < full_blocks; ++mb)
+    for (std::size_t g = 0; g < groups; ++g)
+      for (std::size_t t = 0; t < kPrefillTokens; ++t)
+        fold_init[(mb * groups + g) * kPrefillTokens + t] =
+            -static_cast<std::int32_t>(a.zero_code) * a.xqsum[(mb * kPrefillTokens + t) * groups + g];
   for (std::size_t tile = tile_begin; tile < tile_end; ++tile)
     for (std::size_t g0 = 0; g0 < groups; g0 += chunk) {
       const std::size_t g1 = std::min(groups, g0 + chunk);
-      unpack_tile_chunk(a, tile, g0, g1, codes.data());
+      unpack_tile_chunk(a, tile, g0, g1, codes.data(), kChunkAsm ? scales.data() : nullptr);
       const bool first = g0 == 0, last = g1 == groups;
-      static_assert(kPrefillTokens == 8, "the remainder switch below handles 1 to 7 tokens");
+      static_assert(kPrefillTokens == 8, "fold_chunk_8_tokens and the remainder switch below assume 8 tokens");
       std::size_t m = 0;
       for (; m + kPrefillTokens <= a.M; m += kPrefillTokens)
-        unpacked_token_block<kPrefillTokens, kFold>(a, tile, codes.data(), m, g0, g1, first, last);
+        if constexpr (kChunkAsm)
+          fold_token_block_8(a, tile, codes.data(), scales.data(),
+                             fold_init.data() + (m / kPrefillTokens * groups + g0) * kPrefillTokens, m, g0, g1, first, last);
+        else
+          unpacked_token_block<kPrefillTokens, kFold>(a, tile, codes.data(), m, g0, g1, first, last);
       switch (a.M - m) {
         case 7: unpacked_token_block<7, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
         case 6: unpacked_token_block<6, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
