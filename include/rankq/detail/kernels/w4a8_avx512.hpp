@@ -23,6 +23,10 @@ namespace avx512 {
 
 inline constexpr std::size_t kTokenBlock = 3;  ///< tokens per micro-kernel call
 inline constexpr std::size_t kTileBlock = 2;   ///< tiles per micro-kernel call: 3 tokens x 32 rows of outputs
+/// Floats per group in the f32 scale scratch of the folded prefill: tile A's 16 scales, then tile B's (unused
+/// when a tile runs alone). The asm loops advance by this many floats (128 bytes) per group.
+inline constexpr std::size_t kFoldScaleStride = 2 * kTileRows;
+static_assert(kFoldScaleStride * sizeof(float) == 128, "fold_chunk_8_tokens / fold_chunk_8x2 hard-code 128 bytes");
 
 /// y[m0 .. m0+MR) x rows of NT consecutive tiles (from `tile`), over groups [g_begin, g_end). Per segment (a group
 /// cut at activation-block boundaries) the int32 dot products run 16 K per step (two code blocks per tile); each
@@ -265,7 +269,8 @@ RANKQ_AVX512_INLINE void dot_8_tokens(const std::uint8_t* codes, const std::int8
 /// block per chunk instead of one per group: the per-group setup and epilogue (accumulator init, add, cvt, fma)
 /// run between the vpdpbusd streams without leaving the asm, and the 8 float outputs stay in registers across
 /// the chunk (GCC spilled them around the per-group asm). `x0` = token 0's activations at the chunk start, token
-/// t at x0 + t·x_stride; `init` = 8 int32 per group (−zero_code·Σq); `scales` = 16 f32 per group;
+/// t at x0 + t·x_stride; `init` = 8 int32 per group (−zero_code·Σq); `scales` = 16 f32 per group, groups
+/// kFoldScaleStride floats apart (the layout fold_chunk_8x2 shares);
 /// steps = group / 16 (≥ 1). Registers: accumulators zmm16-31 (lo / hi chain per token), codes zmm12-15,
 /// outputs zmm0-7 (loaded from and stored back to `out`: 8 operands would exceed asm's operand limit).
 RANKQ_AVX512_INLINE void fold_chunk_8_tokens(const std::uint8_t* codes, const std::int8_t* x0, std::size_t x_stride,
@@ -306,7 +311,7 @@ RANKQ_AVX512_INLINE void fold_chunk_8_tokens(const std::uint8_t* codes, const st
       RANKQ_FOLD_EPILOGUE(4, "zmm24", "zmm25") RANKQ_FOLD_EPILOGUE(5, "zmm26", "zmm27")
       RANKQ_FOLD_EPILOGUE(6, "zmm28", "zmm29") RANKQ_FOLD_EPILOGUE(7, "zmm30", "zmm31")
       "{add $32, %[ini]|add %[ini], 32}\n\t"
-      "{add $64, %[sc]|add %[sc], 64}\n\t"
+      "{add $128, %[sc]|add %[sc], 128}\n\t"  // kFoldScaleStride floats per group
       "{dec %[g]|dec %[g]}\n\t"
       "jnz 2b\n\t"
       "{vmovups %%zmm0, (%[out])|vmovups zmmword ptr [%[out]], zmm0}\n\t"
@@ -327,6 +332,98 @@ RANKQ_AVX512_INLINE void fold_chunk_8_tokens(const std::uint8_t* codes, const st
 #undef RANKQ_FOLD_INIT
 #undef RANKQ_DPT8
 #undef RANKQ_DPT
+
+// Two-tile step for token T (one 8-K half, codes of tile A in ZAL / ZAH, tile B in ZBL / ZBH): broadcast the
+// token's low- and high-nibble activation words once into ZX0 / ZX1 and feed each to both tiles.
+#define RANKQ_PAIR_TOKEN(T, OFF_LO, OFF_HI, ZX0, ZX1, ZACC_A, ZACC_B)                                           \
+  "{vpbroadcastd " OFF_LO RANKQ_X##T##_ATT ", %%" ZX0 "|vpbroadcastd " ZX0 ", dword ptr [" RANKQ_X##T##_INTEL "+" \
+  OFF_LO "]}\n\t"                                                                                              \
+  "{vpbroadcastd " OFF_HI RANKQ_X##T##_ATT ", %%" ZX1 "|vpbroadcastd " ZX1 ", dword ptr [" RANKQ_X##T##_INTEL "+" \
+  OFF_HI "]}\n\t"                                                                                              \
+  "{vpdpbusd %%" ZX0 ", %%zmm8, %%" ZACC_A "|vpdpbusd " ZACC_A ", zmm8, " ZX0 "}\n\t"                           \
+  "{vpdpbusd %%" ZX0 ", %%zmm10, %%" ZACC_B "|vpdpbusd " ZACC_B ", zmm10, " ZX0 "}\n\t"                         \
+  "{vpdpbusd %%" ZX1 ", %%zmm9, %%" ZACC_A "|vpdpbusd " ZACC_A ", zmm9, " ZX1 "}\n\t"                           \
+  "{vpdpbusd %%" ZX1 ", %%zmm11, %%" ZACC_B "|vpdpbusd " ZACC_B ", zmm11, " ZX1 "}\n\t"
+#define RANKQ_PAIR_HALF(CODE_OFF, OFF_LO, OFF_HI)                                                        \
+  "{vmovdqa64 " CODE_OFF "(%[ca]), %%zmm8|vmovdqa64 zmm8, zmmword ptr [%[ca]+" CODE_OFF "]}\n\t"           \
+  "{vmovdqa64 " CODE_OFF "+64(%[ca]), %%zmm9|vmovdqa64 zmm9, zmmword ptr [%[ca]+" CODE_OFF "+64]}\n\t"     \
+  "{vmovdqa64 " CODE_OFF "(%[cb]), %%zmm10|vmovdqa64 zmm10, zmmword ptr [%[cb]+" CODE_OFF "]}\n\t"         \
+  "{vmovdqa64 " CODE_OFF "+64(%[cb]), %%zmm11|vmovdqa64 zmm11, zmmword ptr [%[cb]+" CODE_OFF "+64]}\n\t"   \
+  RANKQ_PAIR_TOKEN(0, OFF_LO, OFF_HI, "zmm12", "zmm13", "zmm16", "zmm24")                                  \
+  RANKQ_PAIR_TOKEN(1, OFF_LO, OFF_HI, "zmm14", "zmm15", "zmm17", "zmm25")                                  \
+  RANKQ_PAIR_TOKEN(2, OFF_LO, OFF_HI, "zmm12", "zmm13", "zmm18", "zmm26")                                  \
+  RANKQ_PAIR_TOKEN(3, OFF_LO, OFF_HI, "zmm14", "zmm15", "zmm19", "zmm27")                                  \
+  RANKQ_PAIR_TOKEN(4, OFF_LO, OFF_HI, "zmm12", "zmm13", "zmm20", "zmm28")                                  \
+  RANKQ_PAIR_TOKEN(5, OFF_LO, OFF_HI, "zmm14", "zmm15", "zmm21", "zmm29")                                  \
+  RANKQ_PAIR_TOKEN(6, OFF_LO, OFF_HI, "zmm12", "zmm13", "zmm22", "zmm30")                                  \
+  RANKQ_PAIR_TOKEN(7, OFF_LO, OFF_HI, "zmm14", "zmm15", "zmm23", "zmm31")
+// Group start: both tiles' accumulators of token T start at the folded zero point init[T].
+#define RANKQ_PAIR_INIT(T, ZACC_A, ZACC_B)                                                                  \
+  "{vpbroadcastd " #T "*4(%[ini]), %%" ZACC_A "|vpbroadcastd " ZACC_A ", dword ptr [%[ini]+" #T "*4]}\n\t" \
+  "{vpbroadcastd " #T "*4(%[ini]), %%" ZACC_B "|vpbroadcastd " ZACC_B ", dword ptr [%[ini]+" #T "*4]}\n\t"
+// Group end of one (token, tile) output at byte offset OUT_OFF of `out`, scales in ZS: out = s · float(acc) + out
+// (vfmadd213ps: one rounding, the same value as the intrinsic fma).
+#define RANKQ_PAIR_EPILOGUE(ZACC, ZS, OUT_OFF)                                                               \
+  "{vcvtdq2ps %%" ZACC ", %%" ZACC "|vcvtdq2ps " ZACC ", " ZACC "}\n\t"                                       \
+  "{vfmadd213ps " OUT_OFF "(%[out]), %%" ZS ", %%" ZACC "|vfmadd213ps " ZACC ", " ZS ", zmmword ptr [%[out]+" \
+  OUT_OFF "]}\n\t"                                                                                           \
+  "{vmovaps %%" ZACC ", " OUT_OFF "(%[out])|vmovaps zmmword ptr [%[out]+" OUT_OFF "], " ZACC "}\n\t"
+
+/// fold_chunk_8_tokens for two tiles (A, B) at once: each activation word is broadcast once into a register and
+/// feeds both tiles, halving the broadcast loads per vpdpbusd (the single-tile loop issues 2.25 loads per 2
+/// vpdpbusd, above what the load pipes sustain next to peak vpdpbusd) and the activation reads per tile. One
+/// int32 chain per (token, tile): 16 chains in zmm16-31 (A: zmm16 + t, B: zmm24 + t), each with 4 vpdpbusd per
+/// 16-K step of 64 — far more issue time than latency. Codes zmm8-11, broadcasts zmm12-15. The 16 outputs live in
+/// `out` (64-byte aligned, [token][tile]); per group each is read, fma'd and written once. `scales`: tile A's
+/// 16 f32 then tile B's, kFoldScaleStride floats per group. Same per-group integer dot and float operations as
+/// fold_chunk_8_tokens, so bit-identical results.
+RANKQ_AVX512_INLINE void fold_chunk_8x2(const std::uint8_t* codes_a, const std::uint8_t* codes_b,
+                                        const std::int8_t* x0, std::size_t x_stride, const std::int32_t* init,
+                                        const float* scales, std::size_t groups, std::size_t steps, float* out) {
+  const std::int8_t* q = x0 + 3 * x_stride;
+  const std::size_t s3 = 3 * x_stride;
+  std::size_t n;
+  __asm__ volatile(  // volatile: the results go through memory (`out`), no output operand is used afterwards
+      "2:\n\t"
+      RANKQ_PAIR_INIT(0, "zmm16", "zmm24") RANKQ_PAIR_INIT(1, "zmm17", "zmm25")
+      RANKQ_PAIR_INIT(2, "zmm18", "zmm26") RANKQ_PAIR_INIT(3, "zmm19", "zmm27")
+      RANKQ_PAIR_INIT(4, "zmm20", "zmm28") RANKQ_PAIR_INIT(5, "zmm21", "zmm29")
+      RANKQ_PAIR_INIT(6, "zmm22", "zmm30") RANKQ_PAIR_INIT(7, "zmm23", "zmm31")
+      "{mov %[steps], %[n]|mov %[n], %[steps]}\n\t"
+      "1:\n\t"
+      RANKQ_PAIR_HALF("0", "0", "4")
+      RANKQ_PAIR_HALF("128", "8", "12")
+      "{add $256, %[ca]|add %[ca], 256}\n\t"
+      "{add $256, %[cb]|add %[cb], 256}\n\t"
+      "{add $16, %[p]|add %[p], 16}\n\t"
+      "{add $16, %[q]|add %[q], 16}\n\t"
+      "{dec %[n]|dec %[n]}\n\t"
+      "jnz 1b\n\t"
+      "{vmovaps (%[sc]), %%zmm8|vmovaps zmm8, zmmword ptr [%[sc]]}\n\t"
+      "{vmovaps 64(%[sc]), %%zmm9|vmovaps zmm9, zmmword ptr [%[sc]+64]}\n\t"
+      RANKQ_PAIR_EPILOGUE("zmm16", "zmm8", "0") RANKQ_PAIR_EPILOGUE("zmm24", "zmm9", "64")
+      RANKQ_PAIR_EPILOGUE("zmm17", "zmm8", "128") RANKQ_PAIR_EPILOGUE("zmm25", "zmm9", "192")
+      RANKQ_PAIR_EPILOGUE("zmm18", "zmm8", "256") RANKQ_PAIR_EPILOGUE("zmm26", "zmm9", "320")
+      RANKQ_PAIR_EPILOGUE("zmm19", "zmm8", "384") RANKQ_PAIR_EPILOGUE("zmm27", "zmm9", "448")
+      RANKQ_PAIR_EPILOGUE("zmm20", "zmm8", "512") RANKQ_PAIR_EPILOGUE("zmm28", "zmm9", "576")
+      RANKQ_PAIR_EPILOGUE("zmm21", "zmm8", "640") RANKQ_PAIR_EPILOGUE("zmm29", "zmm9", "704")
+      RANKQ_PAIR_EPILOGUE("zmm22", "zmm8", "768") RANKQ_PAIR_EPILOGUE("zmm30", "zmm9", "832")
+      RANKQ_PAIR_EPILOGUE("zmm23", "zmm8", "896") RANKQ_PAIR_EPILOGUE("zmm31", "zmm9", "960")
+      "{add $32, %[ini]|add %[ini], 32}\n\t"
+      "{add $128, %[sc]|add %[sc], 128}\n\t"  // kFoldScaleStride floats per group
+      "{dec %[g]|dec %[g]}\n\t"
+      "jnz 2b\n\t"
+      : [ca] "+r"(codes_a), [cb] "+r"(codes_b), [p] "+r"(x0), [q] "+r"(q), [ini] "+r"(init), [sc] "+r"(scales),
+        [g] "+r"(groups), [n] "=&r"(n)
+      : [s] "r"(x_stride), [s3] "r"(s3), [steps] "r"(steps), [out] "r"(out)
+      : "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",
+        "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31",
+        "cc", "memory");
+}
+#undef RANKQ_PAIR_EPILOGUE
+#undef RANKQ_PAIR_INIT
+#undef RANKQ_PAIR_HALF
+#undef RANKQ_PAIR_TOKEN
 #undef RANKQ_X0_ATT
 #undef RANKQ_X0_INTEL
 #undef RANKQ_X1_ATT
@@ -426,7 +523,7 @@ RANKQ_AVX512_INLINE void unpacked_token_block(const W4A8Args& a, std::size_t til
 /// Unpacks the code blocks of groups [g0, g1) of a tile into `codes` (layout of unpacked_token_block), and
 /// prefetches the packed bytes that follow (the next chunk, or the next tile's first one: tiles are contiguous)
 /// into L2, so they arrive while the token blocks compute on this chunk. Prefetches never fault. With `scales`,
-/// also writes each group's 16 scales as f32 (16 floats per group) for fold_chunk_8_tokens.
+/// also writes each group's 16 scales as f32 (kFoldScaleStride floats apart) for the folded asm loops.
 RANKQ_AVX512_INLINE void unpack_tile_chunk(const W4A8Args& a, std::size_t tile, std::size_t g0, std::size_t g1,
                                            std::uint8_t* codes, float* scales) {
   const std::uint8_t* td = a.packed + tile * a.geo.tile_stride();
@@ -439,7 +536,7 @@ RANKQ_AVX512_INLINE void unpack_tile_chunk(const W4A8Args& a, std::size_t tile, 
       _mm512_store_si512(codes, c.lo);
       _mm512_store_si512(codes + sizeof(PackedCodeBlock), c.hi);
     }
-    if (scales) _mm512_store_ps(scales + (g - g0) * kTileRows, load_row_values(src + a.geo.code_bytes(), a.scale_type));
+    if (scales) _mm512_store_ps(scales + (g - g0) * kFoldScaleStride, load_row_values(src + a.geo.code_bytes(), a.scale_type));
   }
 }
 
@@ -465,52 +562,108 @@ RANKQ_AVX512_INLINE void fold_token_block_8(const W4A8Args& a, std::size_t tile,
   }
 }
 
+/// fold_token_block_8 for tiles `tile` and `tile + 1` at once (fold_chunk_8x2): the same float operations per
+/// output, so the same bits.
+RANKQ_AVX512_INLINE void fold_token_block_8x2(const W4A8Args& a, std::size_t tile, const std::uint8_t* codes_a,
+                                              const std::uint8_t* codes_b, const float* scales,
+                                              const std::int32_t* init, std::size_t m0, std::size_t g0,
+                                              std::size_t g1, bool first, bool last) {
+  __mmask16 rows[2];
+  std::size_t n0[2];
+  for (std::size_t u = 0; u < 2; ++u) n0[u] = (tile + u) * kTileRows, rows[u] = row_mask(a.rows - n0[u]);
+  alignas(64) float out[8 * 2 * kTileRows];  // [token][tile][row]
+  for (std::size_t t = 0; t < 8; ++t)
+    for (std::size_t u = 0; u < 2; ++u)
+      _mm512_store_ps(out + (2 * t + u) * kTileRows,
+                      first ? _mm512_setzero_ps() : load_rows(a.y + (m0 + t) * a.ldy + n0[u], rows[u]));
+#if defined(__GNUC__) && !defined(__clang__)
+  fold_chunk_8x2(codes_a, codes_b, a.x + m0 * a.x_padded + g0 * a.geo.group, a.x_padded, init, scales, g1 - g0,
+                 a.geo.group / (2 * kBlockK), out);
+#else
+  (void)codes_a, (void)codes_b, (void)scales, (void)init, (void)g1;
+#endif
+  for (std::size_t u = 0; u < 2; ++u) {
+    const __m512 bias = last && a.bias ? load_rows(a.bias + n0[u], rows[u]) : _mm512_setzero_ps();
+    for (std::size_t t = 0; t < 8; ++t) {
+      __m512 o = _mm512_load_ps(out + (2 * t + u) * kTileRows);
+      if (last) o = _mm512_mul_ps(o, _mm512_set1_ps(a.x_scales[(m0 + t) * a.x_blocks]));
+      store_rows(a.y + (m0 + t) * a.ldy + n0[u], rows[u], last && a.bias ? _mm512_add_ps(o, bias) : o);
+    }
+  }
+}
+
 inline constexpr std::size_t kPrefillTokens = 8;  ///< tokens per unpacked_token_block: 16 int32 chains + 8 outputs
 inline constexpr std::size_t kChunkK = 1024;      ///< K per chunk of unpacked codes (16 KiB: stays in L1)
 
 /// Prefill (more than one direct token block): per tile and K chunk, unpack the chunk once, then run every
 /// token block over it. The chunk's codes (16 x kChunkK bytes) stay in L1; each token block reads its
 /// activations (kPrefillTokens x kChunkK bytes) once per tile, streaming from L2.
+/// The token blocks of one tile's unpacked chunk that the folded asm does not cover (all of them without it):
+/// unpacked_token_block from token m on, 8 at a time, then the 1-7 remainder.
+template <bool kFold>
+RANKQ_AVX512_INLINE void unpacked_tokens(const W4A8Args& a, std::size_t tile, const std::uint8_t* codes, std::size_t m,
+                                         std::size_t g0, std::size_t g1, bool first, bool last) {
+  static_assert(kPrefillTokens == 8, "the remainder switch below handles 1 to 7 tokens");
+  for (; m + kPrefillTokens <= a.M; m += kPrefillTokens)
+    unpacked_token_block<kPrefillTokens, kFold>(a, tile, codes, m, g0, g1, first, last);
+  switch (a.M - m) {
+    case 7: unpacked_token_block<7, kFold>(a, tile, codes, m, g0, g1, first, last); break;
+    case 6: unpacked_token_block<6, kFold>(a, tile, codes, m, g0, g1, first, last); break;
+    case 5: unpacked_token_block<5, kFold>(a, tile, codes, m, g0, g1, first, last); break;
+    case 4: unpacked_token_block<4, kFold>(a, tile, codes, m, g0, g1, first, last); break;
+    case 3: unpacked_token_block<3, kFold>(a, tile, codes, m, g0, g1, first, last); break;
+    case 2: unpacked_token_block<2, kFold>(a, tile, codes, m, g0, g1, first, last); break;
+    case 1: unpacked_token_block<1, kFold>(a, tile, codes, m, g0, g1, first, last); break;
+    default: break;
+  }
+}
+
+/// Prefill (more than one direct token block): per tile (folded asm: per tile pair) and K chunk, unpack the
+/// chunk once, then run every token block over it. The chunk's codes (16 x kChunkK bytes per tile) stay in L1;
+/// each token block reads its activations (kPrefillTokens x kChunkK bytes) once per tile (pair), streaming
+/// from L2.
 template <bool kFold>
 RANKQ_AVX512_INLINE void run_prefill(const W4A8Args& a, std::size_t tile_begin, std::size_t tile_end) {
   const std::size_t groups = a.geo.groups;
   const std::size_t chunk = std::max<std::size_t>(1, kChunkK / a.geo.group);  // groups per K chunk
-  AlignedBuffer<std::uint8_t> codes(chunk * a.geo.group / kBlockK * 2 * sizeof(PackedCodeBlock));
-  // Folded path: the chunk's scales as f32, and the accumulator start −zero_code·Σq of every full 8-token block
-  // and group, laid out [block][group][token] so that fold_chunk_8_tokens reads 8 consecutive int32 per group.
+  const std::size_t chunk_bytes = chunk * a.geo.group / kBlockK * 2 * sizeof(PackedCodeBlock);
+  // Folded asm: tiles in pairs (one code buffer each), the chunk's scales as f32, and the accumulator start
+  // −zero_code·Σq of every full 8-token block and group, laid out [block][group][token] so that the asm reads
+  // 8 consecutive int32 per group.
   constexpr bool kChunkAsm = kFold && kFoldChunkAsm;
+  constexpr std::size_t kTilesPerStep = kChunkAsm ? 2 : 1;
   const std::size_t full_blocks = kChunkAsm ? a.M / kPrefillTokens : 0;
-  AlignedBuffer<float> scales(kChunkAsm ? chunk * kTileRows : 0);
+  AlignedBuffer<std::uint8_t> codes(kTilesPerStep * chunk_bytes);
+  AlignedBuffer<float> scales(kChunkAsm ? chunk * kFoldScaleStride : 0);
   AlignedBuffer<std::int32_t> fold_init(full_blocks * groups * kPrefillTokens);
   for (std::size_t mb = 0; mb < full_blocks; ++mb)
     for (std::size_t g = 0; g < groups; ++g)
       for (std::size_t t = 0; t < kPrefillTokens; ++t)
         fold_init[(mb * groups + g) * kPrefillTokens + t] =
             -static_cast<std::int32_t>(a.zero_code) * a.xqsum[(mb * kPrefillTokens + t) * groups + g];
-  for (std::size_t tile = tile_begin; tile < tile_end; ++tile)
+  for (std::size_t tile = tile_begin; tile < tile_end; tile += kTilesPerStep) {
+    const std::size_t tiles_here = std::min(kTilesPerStep, tile_end - tile);
     for (std::size_t g0 = 0; g0 < groups; g0 += chunk) {
       const std::size_t g1 = std::min(groups, g0 + chunk);
-      unpack_tile_chunk(a, tile, g0, g1, codes.data(), kChunkAsm ? scales.data() : nullptr);
       const bool first = g0 == 0, last = g1 == groups;
-      static_assert(kPrefillTokens == 8, "fold_chunk_8_tokens and the remainder switch below assume 8 tokens");
-      std::size_t m = 0;
-      for (; m + kPrefillTokens <= a.M; m += kPrefillTokens)
-        if constexpr (kChunkAsm)
-          fold_token_block_8(a, tile, codes.data(), scales.data(),
-                             fold_init.data() + (m / kPrefillTokens * groups + g0) * kPrefillTokens, m, g0, g1, first, last);
-        else
-          unpacked_token_block<kPrefillTokens, kFold>(a, tile, codes.data(), m, g0, g1, first, last);
-      switch (a.M - m) {
-        case 7: unpacked_token_block<7, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
-        case 6: unpacked_token_block<6, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
-        case 5: unpacked_token_block<5, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
-        case 4: unpacked_token_block<4, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
-        case 3: unpacked_token_block<3, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
-        case 2: unpacked_token_block<2, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
-        case 1: unpacked_token_block<1, kFold>(a, tile, codes.data(), m, g0, g1, first, last); break;
-        default: break;
+      for (std::size_t u = 0; u < tiles_here; ++u)
+        unpack_tile_chunk(a, tile + u, g0, g1, codes.data() + u * chunk_bytes,
+                          kChunkAsm ? scales.data() + u * kTileRows : nullptr);
+      if constexpr (kChunkAsm) {
+        for (std::size_t mb = 0; mb < full_blocks; ++mb) {
+          const std::int32_t* init = fold_init.data() + (mb * groups + g0) * kPrefillTokens;
+          if (tiles_here == 2)
+            fold_token_block_8x2(a, tile, codes.data(), codes.data() + chunk_bytes, scales.data(), init,
+                                 mb * kPrefillTokens, g0, g1, first, last);
+          else
+            fold_token_block_8(a, tile, codes.data(), scales.data(), init, mb * kPrefillTokens, g0, g1, first, last);
+        }
       }
+      for (std::size_t u = 0; u < tiles_here; ++u)
+        unpacked_tokens<kFold>(a, tile + u, codes.data() + u * chunk_bytes, full_blocks * kPrefillTokens, g0, g1,
+                               first, last);
     }
+  }
 }
 
 template <bool kFold>
