@@ -1,9 +1,13 @@
-// Tests for rankq/matrix.hpp: views with strides, const conversion, aligned buffers.
+// Tests for rankq/matrix.hpp: views with strides, const conversion, aligned buffers; and the quantizers' scratch
+// buffer (rankq/detail/scratch_buffer.hpp).
 #include <rankq/matrix.hpp>
+#include <rankq/detail/scratch_buffer.hpp>
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <new>
+#include <utility>
 #include <vector>
 
 #include "test_util.hpp"
@@ -43,4 +47,18 @@ TEST(Matrix, AlignedBufferIsAlignedZeroedAndCopyable) {
   AlignedBuffer<float> e;
   EXPECT_TRUE(e.empty());
   EXPECT_THROW(AlignedBuffer<double>(SIZE_MAX / 2), std::bad_alloc);
+}
+
+TEST(Matrix, ScratchBufferAlignsLargeArraysToHugePagesAndMoves) {
+  using detail::ScratchBuffer;
+  ScratchBuffer<float> small(1000), large((std::size_t(8) << 20) / sizeof(float) + 3), none(0);
+  EXPECT_EQ(none.data(), nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small.data()) % 64, 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(large.data()) % ScratchBuffer<float>::kHugePage, 0u);
+  for (std::size_t i = 0; i < large.size(); ++i) large.data()[i] = static_cast<float>(i % 977);  // every page usable
+  ScratchBuffer<float> moved(std::move(large));
+  EXPECT_EQ(moved.size(), (std::size_t(8) << 20) / sizeof(float) + 3);
+  EXPECT_EQ(moved.data()[moved.size() - 1], static_cast<float>((moved.size() - 1) % 977));
+  EXPECT_EQ(large.data(), nullptr);
+  EXPECT_THROW(ScratchBuffer<double>(SIZE_MAX / 4), std::bad_alloc);
 }

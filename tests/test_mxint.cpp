@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
 #include <vector>
 
 #include "test_util.hpp"
@@ -107,6 +111,57 @@ TEST(Mxint, AllZeroBlockBorrowsSmallestBlockMax) {
   auto t = quantize_mxint(MatrixView<const float>(x.data(), 1, 32), MxFormat{4, 16, MxSemantics::lqer});
   EXPECT_EQ(t.shared_exponent(0, 0), -2);
   EXPECT_EQ(t.value(0, 0), 0.0f);
+}
+
+// quantize_mxint runs most blocks through the vectorizable float form (detail/mxint_quantize.hpp); this compares
+// it with the definition (mx_quantize_block, double arithmetic) on every exponent range: subnormals, values whose
+// step falls outside the float form's range, ties, mixed magnitudes in one block, all-zero blocks, -0, near FLT_MAX.
+TEST(Mxint, FastFormEqualsDefinitionOnEveryExponentRange) {
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<int> exponent(-150, 127);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  for (int trial = 0; trial < 160; ++trial) {
+    const std::size_t R = 1 + rng() % 5, C = 1 + rng() % 70;
+    std::vector<float> x(R * C);
+    const int kind = trial % 8;
+    for (float& v : x) {
+      switch (kind) {
+        case 0: v = std::ldexp(static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 8.0f, exponent(rng) / 8); break;
+        case 1: v = static_cast<float>(std::ldexp(unit(rng), exponent(rng))); break;
+        case 2: v = rng() % 3 == 0 ? 0.0f : static_cast<float>(unit(rng) * 1e-40); break;  // subnormal blocks
+        case 3: v = rng() % 4 ? 0.0f : static_cast<float>(unit(rng)); break;            // all-zero blocks
+        case 4: v = std::ldexp(rng() % 2 ? -1.0f : 1.0f, exponent(rng)); break;          // powers of two
+        case 5: v = rng() % 2 ? -0.0f : 0.0f; break;
+        case 6: v = static_cast<float>(unit(rng) * 3.4e38); break;
+        default: v = static_cast<float>(unit(rng) * 0.05 * static_cast<double>(1 + rng() % 5)); break;
+      }
+    }
+    for (unsigned bits : {2u, 3u, 4u, 5u, 8u})
+      for (std::size_t block : {std::size_t(16), std::size_t(32)})
+        for (MxSemantics sem : {MxSemantics::lqer, MxSemantics::ocp}) {
+          const MxFormat f{bits, block, sem};
+          const MxTensor t = quantize_mxint(MatrixView<const float>(x.data(), R, C), f);
+          const std::size_t blocks = (C + block - 1) / block;
+          float fallback = std::numeric_limits<float>::infinity();
+          for (std::size_t r = 0; r < R; ++r)
+            for (std::size_t b = 0; b < blocks; ++b) {  // the smallest nonzero block max, borrowed by zero blocks
+              float m = 0.0f;
+              for (std::size_t c = b * block; c < std::min(C, (b + 1) * block); ++c) m = std::max(m, std::fabs(x[r * C + c]));
+              if (m > 0.0f) fallback = std::min(fallback, m);
+            }
+          if (!std::isfinite(fallback)) fallback = 0.0f;
+          std::vector<int> levels(block);
+          for (std::size_t r = 0; r < R; ++r)
+            for (std::size_t b = 0; b < blocks; ++b) {
+              const std::size_t n = std::min(C, (b + 1) * block) - b * block;
+              const int e = detail::mx_quantize_block(x.data() + r * C + b * block, n, f, fallback, levels.data());
+              ASSERT_EQ(t.shared_exponent(r, b), e) << to_string(f) << " trial " << trial << " row " << r << " block " << b;
+              for (std::size_t j = 0; j < n; ++j)
+                ASSERT_EQ(t.level(r, b * block + j), levels[j])
+                    << to_string(f) << " trial " << trial << " x = " << x[r * C + b * block + j];
+            }
+        }
+  }
 }
 
 TEST(Mxint, BitsPerWeight) {

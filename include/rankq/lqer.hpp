@@ -21,6 +21,7 @@
 #include "rankq/uniform.hpp"
 #include "rankq/detail/lqer_factors.hpp"
 #include "rankq/detail/lqer_types.hpp"
+#include "rankq/detail/scratch_buffer.hpp"
 
 namespace rankq {
 
@@ -83,7 +84,7 @@ inline LowRankCorrection fit_scaled_error(const float* scaled_error, double norm
 
 inline LqerWeights quantize_lqer_uniform(MatrixView<const float> w, UniformWeights q, double weight_bits,
                                          const std::vector<float>& scale, const LqerOptions& o, const char* fn) {
-  std::vector<float> es(w.rows * w.cols);
+  detail::ScratchBuffer<float> es(w.rows * w.cols);  // uninitialised, huge pages: written once just below
   const double norm2 = scaled_quantization_error(w, q, scale.empty() ? nullptr : scale.data(), es.data());
   LqerWeights r;
   r.correction = fit_scaled_error(es.data(), norm2, w.rows, w.cols, scale, o, fn);
@@ -103,12 +104,12 @@ inline LowRankCorrection fit_low_rank_correction(MatrixView<const float> error, 
   detail::require_finite(error.data, error.rows, error.cols, error.ld, fn, "error");
   detail::check_scale(scale, error.cols, fn);
   detail::check_lqer_options(o, error.rows, error.cols, fn);
-  std::vector<float> es(error.rows * error.cols);
+  detail::ScratchBuffer<float> es(error.rows * error.cols);
   double norm2 = 0;
   for (std::size_t n = 0; n < error.rows; ++n)
     for (std::size_t k = 0; k < error.cols; ++k) {
       const float e = scale.empty() ? error(n, k) : error(n, k) * scale[k];
-      es[n * error.cols + k] = e;
+      es.data()[n * error.cols + k] = e;
       norm2 += static_cast<double>(e) * e;
     }
   return detail::fit_scaled_error(es.data(), norm2, error.rows, error.cols, scale, o, fn);

@@ -7,10 +7,12 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "rankq/detail/mxint_quantize.hpp"
 #include "rankq/detail/rounding.hpp"
 #include "rankq/error.hpp"
 #include "rankq/matrix.hpp"
@@ -108,7 +110,6 @@ inline MxTensor quantize_mxint(MatrixView<const float> x, const MxFormat& f) {
   constexpr const char* fn = "quantize_mxint";
   detail::check_format(f, fn);
   detail::check_view(x, fn, "values");
-  detail::require_finite(x.data, x.rows, x.cols, x.ld, fn, "values");
   MxTensor t;
   t.format = f;
   t.rows = x.rows;
@@ -118,28 +119,64 @@ inline MxTensor quantize_mxint(MatrixView<const float> x, const MxFormat& f) {
   t.row_bytes = t.padded * f.bits / 8;
   t.codes.resize(t.rows * t.row_bytes);
   t.exponents.resize(t.rows * t.blocks);
-  // Smallest nonzero block max of the tensor, borrowed by all-zero blocks.
+  // One pass: block max (with the finiteness check), exponent, codes. An all-zero block borrows the tensor's
+  // smallest nonzero block max, known only at the end: its codes are 0 whatever the exponent, so its exponent
+  // is written afterwards.
   float fallback = std::numeric_limits<float>::infinity();
-  for (std::size_t r = 0; r < x.rows; ++r)
-    for (std::size_t b = 0; b < t.blocks; ++b) {
-      float bmax = 0.0f;
-      for (std::size_t c = b * f.block; c < std::min(x.cols, (b + 1) * f.block); ++c) bmax = std::max(bmax, std::fabs(x(r, c)));
-      if (bmax > 0.0f) fallback = std::min(fallback, bmax);
-    }
-  if (!std::isfinite(fallback)) fallback = 0.0f;
+  std::vector<std::size_t> zero_blocks;
   std::vector<int> levels(f.block);
+  std::uint8_t block_codes[32];
+  float padded_block[32];
   const unsigned sign_bit = 1u << (f.bits - 1);
+  const int qmax = static_cast<int>(sign_bit - 1u);
   for (std::size_t r = 0; r < x.rows; ++r) {
     std::uint8_t* crow = t.codes.data() + r * t.row_bytes;
     for (std::size_t b = 0; b < t.blocks; ++b) {
       const std::size_t c0 = b * f.block, n = std::min(x.cols, c0 + f.block) - c0;
-      const int e = detail::mx_quantize_block(x.row(r) + c0, n, f, fallback, levels.data());
+      const float* xb = x.row(r) + c0;
+      if (n < f.block) {  // the row's short last block, zero-padded for the fixed-size loops
+        std::fill(padded_block, padded_block + f.block, 0.0f);
+        std::copy(xb, xb + n, padded_block);
+        xb = padded_block;
+      }
+      bool non_finite = false;
+      const float bmax = f.block == 16 ? detail::block_abs_max<16>(xb, non_finite) : detail::block_abs_max<32>(xb, non_finite);
+      if (non_finite) detail::require_finite(x.data, x.rows, x.cols, x.ld, fn, "values");  // throws, naming the first
+      if (bmax == 0.0f) {
+        zero_blocks.push_back(r * t.blocks + b);
+        continue;  // codes stay 0
+      }
+      fallback = std::min(fallback, bmax);
+      int e = 0;
+      const int step = detail::mx_step_exponent(bmax, f, e);
       t.exponents[r * t.blocks + b] = static_cast<std::uint8_t>(e + 127);
-      for (std::size_t i = 0; i < n; ++i) {
-        const int l = levels[i];
-        detail::put_bits(crow, c0 + i, f.bits, l < 0 ? (sign_bit | static_cast<unsigned>(-l)) : static_cast<unsigned>(l));
+      if (detail::mx_fast_step(step)) {
+        if (f.block == 16)
+          detail::mx_quantize_block_fast<16>(xb, step, qmax, sign_bit, block_codes);
+        else
+          detail::mx_quantize_block_fast<32>(xb, step, qmax, sign_bit, block_codes);
+      } else {
+        detail::mx_quantize_block(xb, n, f, 0.0f, levels.data());
+        for (std::size_t i = 0; i < n; ++i) {
+          const int l = levels[i];
+          block_codes[i] = static_cast<std::uint8_t>(l < 0 ? (sign_bit | static_cast<unsigned>(-l)) : static_cast<unsigned>(l));
+        }
+      }
+      if (f.bits == 8) {
+        std::memcpy(crow + c0, block_codes, n);
+      } else if (f.bits == 4) {  // c0 is even (blocks of 16 or 32): whole bytes, the odd tail's high nibble stays 0
+        for (std::size_t i = 0; i + 1 < n; i += 2)
+          crow[(c0 + i) / 2] = static_cast<std::uint8_t>(block_codes[i] | (block_codes[i + 1] << 4));
+        if (n % 2) crow[(c0 + n - 1) / 2] = block_codes[n - 1];
+      } else {
+        for (std::size_t i = 0; i < n; ++i) detail::put_bits(crow, c0 + i, f.bits, block_codes[i]);
       }
     }
+  }
+  if (!zero_blocks.empty()) {
+    int e = 0;
+    detail::mx_step_exponent(std::isfinite(fallback) ? fallback : 1.0f, f, e);  // no nonzero block at all: 1
+    for (std::size_t i : zero_blocks) t.exponents[i] = static_cast<std::uint8_t>(e + 127);
   }
   return t;
 }

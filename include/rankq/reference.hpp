@@ -79,11 +79,34 @@ inline UniformWeights to_uniform(const MxTensor& t) {
   UniformWeights u = make_uniform_weights(UniformFormat{t.format.bits, t.format.block, Symmetry::symmetric, ScaleType::f32},
                                           t.rows, t.cols);
   const int half = 1 << (t.format.bits - 1);
+  // 4 and 8 bits: a byte table from sign-magnitude code(s) to offset code(s) (two nibbles per byte at 4 bits).
+  // Padding columns keep code 0, as put_bits leaves them.
+  const bool byte_table = t.format.bits == 4 || t.format.bits == 8;
+  std::uint8_t table[256] = {};
+  if (byte_table) {
+    const unsigned w = t.format.bits, sign_bit = 1u << (w - 1);
+    const auto offset_code = [&](unsigned c) {
+      const int mag = static_cast<int>(c & (sign_bit - 1u));
+      return static_cast<unsigned>(((c & sign_bit) ? -mag : mag) + half);
+    };
+    for (unsigned v = 0; v < 256; ++v)
+      table[v] = static_cast<std::uint8_t>(w == 8 ? offset_code(v) : offset_code(v & 15u) | (offset_code(v >> 4) << 4));
+  }
   for (std::size_t r = 0; r < t.rows; ++r) {
-    for (std::size_t c = 0; c < t.cols; ++c)
-      detail::put_bits(u.codes.data() + r * u.row_bytes, c, t.format.bits, static_cast<unsigned>(t.level(r, c) + half));
-    for (std::size_t b = 0; b < t.blocks; ++b)
-      u.scales[r * u.groups + b] = static_cast<float>(std::ldexp(1.0, detail::mx_step_from_shared(t.shared_exponent(r, b), t.format)));
+    std::uint8_t* dst = u.codes.data() + r * u.row_bytes;
+    std::size_t c = 0;
+    if (byte_table) {
+      const std::uint8_t* src = t.codes.data() + r * t.row_bytes;
+      const std::size_t whole_bytes = t.cols * t.format.bits / 8;
+      for (std::size_t i = 0; i < whole_bytes; ++i) dst[i] = table[src[i]];
+      c = whole_bytes * 8 / t.format.bits;
+    }
+    for (; c < t.cols; ++c) detail::put_bits(dst, c, t.format.bits, static_cast<unsigned>(t.level(r, c) + half));
+    for (std::size_t b = 0; b < t.blocks; ++b) {
+      const int step = detail::mx_step_from_shared(t.shared_exponent(r, b), t.format);
+      u.scales[r * u.groups + b] = step >= -126 && step <= 127 ? detail::exp2_normal(step)
+                                                               : static_cast<float>(std::ldexp(1.0, step));
+    }
   }
   return u;
 }
