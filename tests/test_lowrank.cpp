@@ -2,6 +2,7 @@
 // is exact, the correction lowers the W·A8 output error, and shape mismatches are clear errors.
 #include <rankq/calibration.hpp>
 #include <rankq/lowrank.hpp>
+#include <rankq/lqer.hpp>
 
 #include <gtest/gtest.h>
 

@@ -11,11 +11,11 @@
 
 #include "rankq/activation.hpp"
 #include "rankq/error.hpp"
-#include "rankq/lqer.hpp"
 #include "rankq/matrix.hpp"
 #include "rankq/reference.hpp"
 #include "rankq/uniform.hpp"
 #include "rankq/detail/lqer_reference.hpp"
+#include "rankq/detail/lqer_types.hpp"
 
 namespace rankq {
 
