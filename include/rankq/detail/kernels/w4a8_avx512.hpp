@@ -525,13 +525,14 @@ RANKQ_AVX512_INLINE void unpacked_token_block(const W4A8Args& a, std::size_t til
 /// into L2, so they arrive while the token blocks compute on this chunk. Prefetches never fault. With `scales`,
 /// also writes each group's 16 scales as f32 (kFoldScaleStride floats apart) for the folded asm loops.
 RANKQ_AVX512_INLINE void unpack_tile_chunk(const W4A8Args& a, std::size_t tile, std::size_t g0, std::size_t g1,
-                                           std::uint8_t* codes, float* scales) {
+                                           std::uint8_t* codes, float* scales, bool prefetch_next = true) {
   const std::uint8_t* td = a.packed + tile * a.geo.tile_stride();
   const std::size_t blocks = a.geo.group / kBlockK, chunk_bytes = (g1 - g0) * a.geo.group_stride();
   for (std::size_t g = g0; g < g1; ++g) {
     const std::uint8_t* src = td + g * a.geo.group_stride();
     for (std::size_t j = 0; j < blocks; ++j, codes += 2 * sizeof(PackedCodeBlock)) {
-      _mm_prefetch(reinterpret_cast<const char*>(src + chunk_bytes + j * sizeof(PackedCodeBlock)), _MM_HINT_T1);
+      if (prefetch_next)
+        _mm_prefetch(reinterpret_cast<const char*>(src + chunk_bytes + j * sizeof(PackedCodeBlock)), _MM_HINT_T1);
       const Nibbles c = unpack_code_block(src + j * sizeof(PackedCodeBlock));
       _mm512_store_si512(codes, c.lo);
       _mm512_store_si512(codes + sizeof(PackedCodeBlock), c.hi);
@@ -648,9 +649,21 @@ RANKQ_AVX512_INLINE void run_prefill(const W4A8Args& a, std::size_t tile_begin, 
       const bool first = g0 == 0, last = g1 == groups;
       for (std::size_t u = 0; u < tiles_here; ++u)
         unpack_tile_chunk(a, tile + u, g0, g1, codes.data() + u * chunk_bytes,
-                          kChunkAsm ? scales.data() + u * kTileRows : nullptr);
+                          kChunkAsm ? scales.data() + u * kTileRows : nullptr, !kChunkAsm || full_blocks == 0);
       if constexpr (kChunkAsm) {
+        // The packed bytes of the next step (this pair's next chunk, or the next pair's first one): prefetched
+        // into L2 a slice per token block, so the DRAM requests spread over this step's compute instead of
+        // bursting during the unpack.
+        const bool wrap = g1 == groups;
+        const std::size_t next_tile = wrap ? tile + kTilesPerStep : tile, next_g0 = wrap ? 0 : g1;
+        const std::size_t next_bytes = (std::min(groups, next_g0 + chunk) - next_g0) * a.geo.group_stride();
+        const std::size_t next_lines = next_bytes / 64 + 1;
         for (std::size_t mb = 0; mb < full_blocks; ++mb) {
+          for (std::size_t u = 0; u < kTilesPerStep && (next_tile + u) * kTileRows < a.rows; ++u) {
+            const std::uint8_t* next = a.packed + (next_tile + u) * a.geo.tile_stride() + next_g0 * a.geo.group_stride();
+            for (std::size_t l = mb * next_lines / full_blocks; l < (mb + 1) * next_lines / full_blocks; ++l)
+              _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T1);
+          }
           const std::int32_t* init = fold_init.data() + (mb * groups + g0) * kPrefillTokens;
           if (tiles_here == 2)
             fold_token_block_8x2(a, tile, codes.data(), codes.data() + chunk_bytes, scales.data(), init,
