@@ -69,10 +69,11 @@ TEST(RankqQuantizeLayers, LcqLinearEqualsCodebookReference) {
   const auto x = test::activations(M, K, 5);
   ActivationStats stats(K);
   stats.add_batch(MatrixView<const float>(x.data(), M, K));
-  for (unsigned bits : {2u, 3u, 4u}) {
-    const MethodSpec m{"lcq", bits, 2, 64};
+  for (unsigned bits : {2u, 3u, 4u, 0u}) {  // 0: 4 bits with double quantization (--lcq-double-quant)
+    const MethodSpec m{"lcq", bits ? bits : 4u, 2, 64, bits == 0};
     const auto layer = make_lcq_linear(m, "w", w, &stats, 1);
     const auto& lc = dynamic_cast<const LcqLinear&>(*layer);
+    EXPECT_EQ(lc.weights().format.double_quantized, bits == 0);
     EXPECT_EQ(lc.activation_format().kind, ActivationQuant::per_token);
     EXPECT_EQ(lc.weights().format.rank, 2u);
     std::vector<float> y(M * N), ref(M * N);

@@ -71,7 +71,7 @@ inline std::vector<float> lcq_channel_weights(const ActivationStats& stats) {
 }
 
 /// LCQ with `m.bits`-bit indices, rank `m.rank`, groups of `m.group` (0 = whole row), fitted with D from `stats`
-/// (or D = 1 without), float S and B; runs with int8 per-token activations (activation_format_for).
+/// (or D = 1 without), float S and B (8-bit with m.double_quantize); runs with int8 per-token activations (activation_format_for).
 inline std::unique_ptr<llama::Linear> make_lcq_linear(const MethodSpec& m, const std::string& name,
                                                       const io::FloatTensor& w, const ActivationStats* stats,
                                                       std::size_t threads) {
@@ -81,6 +81,7 @@ inline std::unique_ptr<llama::Linear> make_lcq_linear(const MethodSpec& m, const
   o.group_size = m.group;
   o.rank = static_cast<unsigned>(m.rank);
   o.threads = threads;
+  o.double_quantize = m.double_quantize;
   const std::vector<float> d = stats && !stats->empty() ? lcq_channel_weights(*stats) : std::vector<float>{};
   CodebookWeights q = fit_lcq(MatrixView<const float>(w.data.data(), rows, cols), d, o);
   const std::string label = name + ":" + to_string(q.format);

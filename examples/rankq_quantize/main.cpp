@@ -31,6 +31,7 @@ struct Args {
   std::vector<std::size_t> ranks;      ///< lqer/l2qer (and lcq unless --lcq-rank); empty = the method's default
   std::vector<unsigned> lcq_bits;      ///< empty = --bits
   std::vector<std::size_t> lcq_ranks;  ///< empty = --rank, or 2
+  bool lcq_double_quant = false;       ///< lcq: 8-bit S and B (double quantization)
   std::size_t group = 32;
 };
 
@@ -62,6 +63,7 @@ void usage() {
       "  --rank LIST            lqer/l2qer: k of A_k B_k (default 16); lcq: codebook rank 1..8 (default 2)\n"
       "  --lcq-bits LIST        lcq's index bits 2,3,4 (default: --bits)\n"
       "  --lcq-rank LIST        lcq's ranks (default: --rank, else 2)\n"
+      "  --lcq-double-quant     lcq: store S and B in 8 bits (double quantization, refitted; default f32)\n"
       "  --group G              rtn/lcq group size: rtn 16, 32, 64, 128; lcq 32, 64, 128; 0 = whole row (default 32)\n"
       "  --threads N            evaluation and LCQ fitting threads (default 2)\n"
       "  --out FILE             write the quantized model (one quantized method) as a safetensors file\n"
@@ -146,6 +148,8 @@ Args parse(int argc, char** argv) {
     } else if (arg == "--lcq-rank") {
       a.lcq_ranks.clear();
       for (const auto& r : split(value())) a.lcq_ranks.push_back(to_size(r, arg));
+    } else if (arg == "--lcq-double-quant") {
+      a.lcq_double_quant = true;
     } else if (arg == "--group") {
       a.group = to_size(value(), arg);
     } else if (arg == "--out") {
@@ -208,7 +212,7 @@ int run_real_model(Args args) {
         for (std::size_t k : lr) {
           if (k < 1 || k > rankq::kMaxCodebookRank)
             throw std::runtime_error("--rank: lcq ranks are 1.." + std::to_string(rankq::kMaxCodebookRank) + ", got " + std::to_string(k));
-          args.run.methods.push_back(MethodSpec{m, b, k, args.group});
+          args.run.methods.push_back(MethodSpec{m, b, k, args.group, args.lcq_double_quant});
         }
       }
       continue;

@@ -105,6 +105,7 @@ struct MethodSpec {
   unsigned bits = 4;
   std::size_t rank = 0;        ///< lqer/l2qer: k of A_k B_k; lcq: codebook rank
   std::size_t group = 32;      ///< rtn/lcq group along K (0 = whole row); mxint uses blocks of 16
+  bool double_quantize = false;  ///< lcq: 8-bit S and B (LcqOptions::double_quantize)
 };
 
 inline std::string describe(const MethodSpec& m) {
@@ -114,6 +115,7 @@ inline std::string describe(const MethodSpec& m) {
   s += " W" + std::to_string(m.bits) + "A8";
   if (m.rank) s += " k=" + std::to_string(m.rank);
   if (m.method == "rtn" || m.method == "lcq") s += " g" + (m.group ? std::to_string(m.group) : std::string("row"));
+  if (m.method == "lcq" && m.double_quantize) s += " dq8";
   return s;
 }
 
