@@ -117,6 +117,7 @@ TEST(W4A8, MatchesReferenceOnLargeShapes) {
   run_case({1, 1024, 4096, kFormats[0], kActFormats[0]}, 1);
   // Prefill paths: full token blocks + tails, K chunks (cache blocking) with and without the folded zero point.
   run_case({19, 50, 3000, kFormats[0], kActFormats[0]}, 4);
+  run_case({21, 40, 2100, kFormats[0], kActFormats[0]}, 7);  // folded tile pairs + the odd third tile
   run_case({17, 33, 2100, kFormats[4], kActFormats[2]}, 5);
   run_case({16, 17, 1200, kFormats[6], kActFormats[3]}, 6);
   run_case({64, 257, 1024, kFormats[1], kActFormats[0]}, 2);
@@ -125,12 +126,14 @@ TEST(W4A8, MatchesReferenceOnLargeShapes) {
 
 TEST(W4A8, IntegerPartIsBitExactOnExtremes) {
   // Unit f32 scales and zero offsets (asymmetric) or the implied zero point 8 (symmetric) make every output the
-  // exact integer Σ q_x·(t − z) (exact in float below 2^24). M = 11: one full 8-token prefill block plus a tail.
+  // exact integer Σ q_x·(t − z) (exact in float below 2^24). M = 11: one full 8-token prefill block plus a tail
+  // (avx512vnni folded: one tile at a time); M = 19: two blocks plus a tail (folded: tile pairs, N = 19 = 2 tiles).
   std::mt19937 rng(42);
+  for (std::size_t M : {11u, 19u})
   for (Symmetry sym : {Symmetry::asymmetric, Symmetry::symmetric})
     for (std::size_t K : {16u, 40u, 172u, 4096u}) {
       for (int mode = 0; mode < 5; ++mode) {
-        const std::size_t M = 11, N = 19;
+        const std::size_t N = 19;
         const std::int64_t zero = sym == Symmetry::symmetric ? 8 : 0;
         auto w = make_uniform_weights(UniformFormat{4, mode == 4 ? kWholeRow : std::size_t(32), sym, ScaleType::f32}, N, K);
         for (std::size_t n = 0; n < N; ++n)
@@ -243,11 +246,14 @@ TEST(W4A8, TailsNeverReadPastTheirBuffers) {
 }
 
 TEST(W4A8, ThreadedResultsEqualSingleThreaded) {
-  for (Symmetry sym : {Symmetry::asymmetric, Symmetry::symmetric}) {  // symmetric x per-token: the folded zero point
+  // symmetric x per-token: the folded zero point; M = 9: one 8-token block (folded: single tiles), M = 21: two
+  // blocks (folded: tile pairs, split at odd tile counts by the uneven hook) plus a 5-token tail.
+  for (std::size_t M : {9u, 21u})
+  for (Symmetry sym : {Symmetry::asymmetric, Symmetry::symmetric}) {
     auto wv = test::heavy_tailed(333 * 520, 9);
-    auto xv = test::activations(9, 520, 10);
+    auto xv = test::activations(M, 520, 10);
     auto w = quantize_uniform(MatrixView<const float>(wv.data(), 333, 520), UniformFormat{4, 32, sym, ScaleType::f16});
-    auto x = quantize_activations(MatrixView<const float>(xv.data(), 9, 520), ActivationFormat{}, w.padded);
+    auto x = quantize_activations(MatrixView<const float>(xv.data(), M, 520), ActivationFormat{}, w.padded);
     auto packed = pack_w4(w);
     ThreadPool pool(2);
     ParallelFor pool_hook = pool.hook();
@@ -259,12 +265,12 @@ TEST(W4A8, ThreadedResultsEqualSingleThreaded) {
       }
     };
     for (KernelPath p : test::paths_under_test()) {
-      std::vector<float> y1(9 * 333), y2(9 * 333), y3(9 * 333);
-      w4a8_gemm(x, packed, MatrixView<float>(y1.data(), 9, 333), W4A8Options{p, nullptr, nullptr});
-      w4a8_gemm(x, packed, MatrixView<float>(y2.data(), 9, 333), W4A8Options{p, &pool_hook, nullptr});
-      w4a8_gemm(x, packed, MatrixView<float>(y3.data(), 9, 333), W4A8Options{p, &uneven, nullptr});
-      EXPECT_EQ(y1, y2) << to_string(p);
-      EXPECT_EQ(y1, y3) << to_string(p);
+      std::vector<float> y1(M * 333), y2(M * 333), y3(M * 333);
+      w4a8_gemm(x, packed, MatrixView<float>(y1.data(), M, 333), W4A8Options{p, nullptr, nullptr});
+      w4a8_gemm(x, packed, MatrixView<float>(y2.data(), M, 333), W4A8Options{p, &pool_hook, nullptr});
+      w4a8_gemm(x, packed, MatrixView<float>(y3.data(), M, 333), W4A8Options{p, &uneven, nullptr});
+      EXPECT_EQ(y1, y2) << to_string(p) << " M=" << M;
+      EXPECT_EQ(y1, y3) << to_string(p) << " M=" << M;
     }
   }
 }

@@ -632,9 +632,12 @@ RANKQ_AVX512_INLINE void run_prefill(const W4A8Args& a, std::size_t tile_begin, 
   // −zero_code·Σq of every full 8-token block and group, laid out [block][group][token] so that the asm reads
   // 8 consecutive int32 per group.
   constexpr bool kChunkAsm = kFold && kFoldChunkAsm;
-  constexpr std::size_t kTilesPerStep = kChunkAsm ? 2 : 1;
   const std::size_t full_blocks = kChunkAsm ? a.M / kPrefillTokens : 0;
-  AlignedBuffer<std::uint8_t> codes(kTilesPerStep * chunk_bytes);
+  // Tile pairs from two full token blocks on. With a single block (M = 8-15) the weights' DRAM stream, not the
+  // broadcasts, is the limit, and one tile at a time reads them in address order (side driver, cold weights,
+  // M = 8: ~300 GOP/s single tile against ~270 in pairs).
+  const std::size_t tiles_per_step = kChunkAsm && full_blocks >= 2 ? 2 : 1;
+  AlignedBuffer<std::uint8_t> codes(tiles_per_step * chunk_bytes);
   AlignedBuffer<float> scales(kChunkAsm ? chunk * kFoldScaleStride : 0);
   AlignedBuffer<std::int32_t> fold_init(full_blocks * groups * kPrefillTokens);
   for (std::size_t mb = 0; mb < full_blocks; ++mb)
@@ -642,8 +645,8 @@ RANKQ_AVX512_INLINE void run_prefill(const W4A8Args& a, std::size_t tile_begin, 
       for (std::size_t t = 0; t < kPrefillTokens; ++t)
         fold_init[(mb * groups + g) * kPrefillTokens + t] =
             -static_cast<std::int32_t>(a.zero_code) * a.xqsum[(mb * kPrefillTokens + t) * groups + g];
-  for (std::size_t tile = tile_begin; tile < tile_end; tile += kTilesPerStep) {
-    const std::size_t tiles_here = std::min(kTilesPerStep, tile_end - tile);
+  for (std::size_t tile = tile_begin; tile < tile_end; tile += tiles_per_step) {
+    const std::size_t tiles_here = std::min(tiles_per_step, tile_end - tile);
     for (std::size_t g0 = 0; g0 < groups; g0 += chunk) {
       const std::size_t g1 = std::min(groups, g0 + chunk);
       const bool first = g0 == 0, last = g1 == groups;
@@ -655,11 +658,11 @@ RANKQ_AVX512_INLINE void run_prefill(const W4A8Args& a, std::size_t tile_begin, 
         // into L2 a slice per token block, so the DRAM requests spread over this step's compute instead of
         // bursting during the unpack.
         const bool wrap = g1 == groups;
-        const std::size_t next_tile = wrap ? tile + kTilesPerStep : tile, next_g0 = wrap ? 0 : g1;
+        const std::size_t next_tile = wrap ? tile + tiles_per_step : tile, next_g0 = wrap ? 0 : g1;
         const std::size_t next_bytes = (std::min(groups, next_g0 + chunk) - next_g0) * a.geo.group_stride();
         const std::size_t next_lines = next_bytes / 64 + 1;
         for (std::size_t mb = 0; mb < full_blocks; ++mb) {
-          for (std::size_t u = 0; u < kTilesPerStep && (next_tile + u) * kTileRows < a.rows; ++u) {
+          for (std::size_t u = 0; u < tiles_per_step && (next_tile + u) * kTileRows < a.rows; ++u) {
             const std::uint8_t* next = a.packed + (next_tile + u) * a.geo.tile_stride() + next_g0 * a.geo.group_stride();
             for (std::size_t l = mb * next_lines / full_blocks; l < (mb + 1) * next_lines / full_blocks; ++l)
               _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T1);
