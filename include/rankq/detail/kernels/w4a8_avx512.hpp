@@ -554,7 +554,7 @@ RANKQ_AVX512_INLINE void fold_token_block_8(const W4A8Args& a, std::size_t tile,
   fold_chunk_8_tokens(codes, a.x + m0 * a.x_padded + g0 * a.geo.group, a.x_padded, init, scales, g1 - g0,
                       a.geo.group / (2 * kBlockK), out);
 #else
-  (void)codes, (void)scales, (void)init, (void)g1;
+  (void)codes, (void)scales, (void)init, (void)g0, (void)g1;
 #endif
   const __m512 bias = last && a.bias ? load_rows(a.bias + n0, rows) : _mm512_setzero_ps();
   for (std::size_t t = 0; t < 8; ++t) {
@@ -581,7 +581,7 @@ RANKQ_AVX512_INLINE void fold_token_block_8x2(const W4A8Args& a, std::size_t til
   fold_chunk_8x2(codes_a, codes_b, a.x + m0 * a.x_padded + g0 * a.geo.group, a.x_padded, init, scales, g1 - g0,
                  a.geo.group / (2 * kBlockK), out);
 #else
-  (void)codes_a, (void)codes_b, (void)scales, (void)init, (void)g1;
+  (void)codes_a, (void)codes_b, (void)scales, (void)init, (void)g0, (void)g1;
 #endif
   for (std::size_t u = 0; u < 2; ++u) {
     const __m512 bias = last && a.bias ? load_rows(a.bias + n0[u], rows[u]) : _mm512_setzero_ps();
