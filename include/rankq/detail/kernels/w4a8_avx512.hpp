@@ -1,6 +1,6 @@
 // rankq/detail/kernels/w4a8_avx512.hpp — the avx512vnni W4A8 path: one zmm vpdpbusd per 64-byte code block
 // half (16 rows x 4 K); M = 1: one 16-row tile, M = 2-3: 3 tokens x 32 rows, prefill: 8 tokens x 16 rows on unpacked
-// codes. docs/kernels.md §2-3.
+// codes (folded zero point with GCC: 8 tokens x 32 rows from M = 16 on, whole chunks per asm block). docs/kernels.md §2-3.
 #pragma once
 
 #include <algorithm>
@@ -265,7 +265,7 @@ RANKQ_AVX512_INLINE void dot_8_tokens(const std::uint8_t* codes, const std::int8
 
 /// kFold prefill of 8 tokens over `groups` whole groups of one unpacked tile chunk, epilogues included:
 /// for each group g, out[t] += scales[g] · float(init[g][t] + Σ_k codes · x[t][k]) — the per-group int32 dot
-/// with the folded zero point, then the same fma as tile_token_block, so the result is bit-identical. One asm
+/// with the folded zero point, then the same fma as unpacked_token_block, so the result is bit-identical. One asm
 /// block per chunk instead of one per group: the per-group setup and epilogue (accumulator init, add, cvt, fma)
 /// run between the vpdpbusd streams without leaving the asm, and the 8 float outputs stay in registers across
 /// the chunk (GCC spilled them around the per-group asm). `x0` = token 0's activations at the chunk start, token
