@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -128,6 +129,41 @@ TEST(Reference, MxintWeightsConvertExactlyToUniform) {
       for (std::size_t n = 0; n < 5; ++n)
         for (std::size_t k = 0; k < 40; ++k) ASSERT_EQ(u.value(n, k), mx.value(n, k));
     }
+}
+
+// quantize_lqer quantizes MXINT weights straight into the uniform form; it must equal to_uniform(quantize_mxint)
+// byte for byte: codes (with padding), scales, every width with a uniform form, both semantics and block sizes,
+// short last blocks, all-zero blocks (borrowed exponent) and tiny blocks (the double-precision quantizer).
+TEST(Reference, DirectMxintToUniformEqualsTheTwoStepConversion) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::size_t R = 1 + rng() % 4, C = 1 + rng() % 90;
+    std::vector<float> x(R * C);
+    for (float& v : x) {
+      const unsigned kind = static_cast<unsigned>(rng() % 6);
+      v = kind == 0 ? 0.0f : kind == 1 ? g(rng) * 1e-39f : g(rng) * static_cast<float>(trial % 3 ? 0.05 : 3e3);
+    }
+    if (trial % 5 == 0) std::fill(x.begin(), x.begin() + std::min<std::size_t>(C, 20), 0.0f);
+    const MatrixView<const float> view(x.data(), R, C);
+    for (unsigned bits : {2u, 3u, 4u, 8u})
+      for (std::size_t block : {std::size_t(16), std::size_t(32)})
+        for (MxSemantics sem : {MxSemantics::lqer, MxSemantics::ocp}) {
+          const MxFormat f{bits, block, sem};
+          const UniformWeights two_step = to_uniform(quantize_mxint(view, f));
+          const UniformWeights direct = detail::quantize_mxint_uniform(view, f);
+          ASSERT_EQ(direct.codes.size(), two_step.codes.size());
+          ASSERT_EQ(direct.scales.size(), two_step.scales.size());
+          for (std::size_t i = 0; i < direct.codes.size(); ++i)
+            ASSERT_EQ(direct.codes[i], two_step.codes[i]) << to_string(f) << " trial " << trial << " byte " << i;
+          for (std::size_t i = 0; i < direct.scales.size(); ++i)
+            ASSERT_EQ(direct.scales[i], two_step.scales[i]) << to_string(f) << " trial " << trial << " scale " << i;
+        }
+  }
+  test::expect_invalid([] {
+    std::vector<float> x(16, 1.0f);
+    detail::quantize_mxint_uniform(MatrixView<const float>(x.data(), 1, 16), MxFormat{5, 16, MxSemantics::lqer});
+  }, "format.bits");
 }
 
 TEST(Reference, InvalidArguments) {

@@ -38,7 +38,7 @@ inline UniformWeights quantize_lowrank_factor(MatrixView<const float> f, LowRank
     case LowRankStorage::mxint8: {
       const MxFormat mf{8, 16, MxSemantics::lqer};
       bits = bits_per_weight(mf, f.cols) * elements;
-      return to_uniform(quantize_mxint(f, mf));
+      return quantize_mxint_uniform(f, mf);  // = to_uniform(quantize_mxint(f, mf))
     }
     case LowRankStorage::int8_group16:
     case LowRankStorage::int8_row: {
@@ -133,8 +133,8 @@ inline LqerWeights quantize_lqer(MatrixView<const float> w, const MxFormat& form
   detail::check_view(w, fn, "weights");
   detail::check_scale(scale, w.cols, fn);
   detail::check_lqer_options(o, w.rows, w.cols, fn);
-  return detail::quantize_lqer_uniform(w, to_uniform(quantize_mxint(w, format)), bits_per_weight(format, w.cols), scale,
-                                       o, fn);
+  return detail::quantize_lqer_uniform(w, detail::quantize_mxint_uniform(w, format), bits_per_weight(format, w.cols), scale,
+                                       o, fn);  // = to_uniform(quantize_mxint(w, format)) without the MxTensor
 }
 
 /// Bits per weight of the correction alone: storage_bits / (N·K). For MXINT8 factors and k a multiple of 16

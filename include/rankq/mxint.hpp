@@ -105,6 +105,80 @@ struct MxTensor {
   }
 };
 
+namespace detail {
+/// The MXINT quantizer's single pass over x (format and view already checked): per block, its max (with the
+/// finiteness check: throws naming the first NaN/Inf), exponent e and sign-magnitude codes, handed to
+/// `block(r, b, e, codes, n)` for the n <= f.block values of block b of row r. An all-zero block borrows the
+/// tensor's smallest nonzero block max, known only at the end: its codes are 0 whatever the exponent, so it is
+/// handed over after the pass. quantize_mxint and quantize_mxint_uniform share it, so they agree bit for bit.
+template <typename BlockFn>
+void for_each_mxint_block(MatrixView<const float> x, const MxFormat& f, const char* fn, BlockFn&& block) {
+  const std::size_t blocks = round_up(x.cols, f.block) / f.block;
+  float fallback = std::numeric_limits<float>::infinity();
+  std::vector<std::size_t> zero_blocks;
+  std::vector<int> levels(f.block);
+  std::uint8_t block_codes[32];
+  float padded_block[32];
+  const unsigned sign_bit = 1u << (f.bits - 1);
+  const int qmax = static_cast<int>(sign_bit - 1u);
+  for (std::size_t r = 0; r < x.rows; ++r) {
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const std::size_t c0 = b * f.block, n = std::min(x.cols, c0 + f.block) - c0;
+      const float* xb = x.row(r) + c0;
+      if (n < f.block) {  // the row's short last block, zero-padded for the fixed-size loops
+        std::fill(padded_block, padded_block + f.block, 0.0f);
+        std::copy(xb, xb + n, padded_block);
+        xb = padded_block;
+      }
+      bool non_finite = false;
+      const float bmax = f.block == 16 ? block_abs_max<16>(xb, non_finite) : block_abs_max<32>(xb, non_finite);
+      if (non_finite) require_finite(x.data, x.rows, x.cols, x.ld, fn, "values");  // throws, naming the first
+      if (bmax == 0.0f) {
+        zero_blocks.push_back(r * blocks + b);
+        continue;
+      }
+      fallback = std::min(fallback, bmax);
+      int e = 0;
+      const int step = mx_step_exponent(bmax, f, e);
+      if (mx_fast_step(step)) {
+        if (f.block == 16)
+          mx_quantize_block_fast<16>(xb, step, qmax, sign_bit, block_codes);
+        else
+          mx_quantize_block_fast<32>(xb, step, qmax, sign_bit, block_codes);
+      } else {
+        mx_quantize_block(xb, n, f, 0.0f, levels.data());
+        for (std::size_t i = 0; i < n; ++i) {
+          const int l = levels[i];
+          block_codes[i] = static_cast<std::uint8_t>(l < 0 ? (sign_bit | static_cast<unsigned>(-l)) : static_cast<unsigned>(l));
+        }
+      }
+      block(r, b, e, static_cast<const std::uint8_t*>(block_codes), n);
+    }
+  }
+  if (zero_blocks.empty()) return;
+  int e = 0;
+  mx_step_exponent(std::isfinite(fallback) ? fallback : 1.0f, f, e);  // no nonzero block at all: 1
+  std::fill(block_codes, block_codes + 32, std::uint8_t{0});
+  for (std::size_t i : zero_blocks) {
+    const std::size_t r = i / blocks, b = i % blocks;
+    block(r, b, e, static_cast<const std::uint8_t*>(block_codes), std::min(x.cols, (b + 1) * f.block) - b * f.block);
+  }
+}
+
+/// Writes n w-bit codes at columns [c0, c0 + n) of an LSB-first row stream that starts zeroed (c0 is a multiple
+/// of 16, so 4-bit codes start on a byte).
+inline void put_block_codes(std::uint8_t* row, std::size_t c0, std::size_t n, unsigned w, const std::uint8_t* codes) {
+  if (w == 8) {
+    std::memcpy(row + c0, codes, n);
+  } else if (w == 4) {  // whole bytes; an odd tail's high nibble stays 0
+    for (std::size_t i = 0; i + 1 < n; i += 2) row[(c0 + i) / 2] = static_cast<std::uint8_t>(codes[i] | (codes[i + 1] << 4));
+    if (n % 2) row[(c0 + n - 1) / 2] = codes[n - 1];
+  } else {
+    for (std::size_t i = 0; i < n; ++i) put_bits(row, c0 + i, w, codes[i]);
+  }
+}
+}  // namespace detail
+
 /// Quantizes a rows x cols float matrix to MXINT. Throws for NaN/Inf, empty/null views or a bad format.
 inline MxTensor quantize_mxint(MatrixView<const float> x, const MxFormat& f) {
   constexpr const char* fn = "quantize_mxint";
@@ -119,65 +193,10 @@ inline MxTensor quantize_mxint(MatrixView<const float> x, const MxFormat& f) {
   t.row_bytes = t.padded * f.bits / 8;
   t.codes.resize(t.rows * t.row_bytes);
   t.exponents.resize(t.rows * t.blocks);
-  // One pass: block max (with the finiteness check), exponent, codes. An all-zero block borrows the tensor's
-  // smallest nonzero block max, known only at the end: its codes are 0 whatever the exponent, so its exponent
-  // is written afterwards.
-  float fallback = std::numeric_limits<float>::infinity();
-  std::vector<std::size_t> zero_blocks;
-  std::vector<int> levels(f.block);
-  std::uint8_t block_codes[32];
-  float padded_block[32];
-  const unsigned sign_bit = 1u << (f.bits - 1);
-  const int qmax = static_cast<int>(sign_bit - 1u);
-  for (std::size_t r = 0; r < x.rows; ++r) {
-    std::uint8_t* crow = t.codes.data() + r * t.row_bytes;
-    for (std::size_t b = 0; b < t.blocks; ++b) {
-      const std::size_t c0 = b * f.block, n = std::min(x.cols, c0 + f.block) - c0;
-      const float* xb = x.row(r) + c0;
-      if (n < f.block) {  // the row's short last block, zero-padded for the fixed-size loops
-        std::fill(padded_block, padded_block + f.block, 0.0f);
-        std::copy(xb, xb + n, padded_block);
-        xb = padded_block;
-      }
-      bool non_finite = false;
-      const float bmax = f.block == 16 ? detail::block_abs_max<16>(xb, non_finite) : detail::block_abs_max<32>(xb, non_finite);
-      if (non_finite) detail::require_finite(x.data, x.rows, x.cols, x.ld, fn, "values");  // throws, naming the first
-      if (bmax == 0.0f) {
-        zero_blocks.push_back(r * t.blocks + b);
-        continue;  // codes stay 0
-      }
-      fallback = std::min(fallback, bmax);
-      int e = 0;
-      const int step = detail::mx_step_exponent(bmax, f, e);
-      t.exponents[r * t.blocks + b] = static_cast<std::uint8_t>(e + 127);
-      if (detail::mx_fast_step(step)) {
-        if (f.block == 16)
-          detail::mx_quantize_block_fast<16>(xb, step, qmax, sign_bit, block_codes);
-        else
-          detail::mx_quantize_block_fast<32>(xb, step, qmax, sign_bit, block_codes);
-      } else {
-        detail::mx_quantize_block(xb, n, f, 0.0f, levels.data());
-        for (std::size_t i = 0; i < n; ++i) {
-          const int l = levels[i];
-          block_codes[i] = static_cast<std::uint8_t>(l < 0 ? (sign_bit | static_cast<unsigned>(-l)) : static_cast<unsigned>(l));
-        }
-      }
-      if (f.bits == 8) {
-        std::memcpy(crow + c0, block_codes, n);
-      } else if (f.bits == 4) {  // c0 is even (blocks of 16 or 32): whole bytes, the odd tail's high nibble stays 0
-        for (std::size_t i = 0; i + 1 < n; i += 2)
-          crow[(c0 + i) / 2] = static_cast<std::uint8_t>(block_codes[i] | (block_codes[i + 1] << 4));
-        if (n % 2) crow[(c0 + n - 1) / 2] = block_codes[n - 1];
-      } else {
-        for (std::size_t i = 0; i < n; ++i) detail::put_bits(crow, c0 + i, f.bits, block_codes[i]);
-      }
-    }
-  }
-  if (!zero_blocks.empty()) {
-    int e = 0;
-    detail::mx_step_exponent(std::isfinite(fallback) ? fallback : 1.0f, f, e);  // no nonzero block at all: 1
-    for (std::size_t i : zero_blocks) t.exponents[i] = static_cast<std::uint8_t>(e + 127);
-  }
+  detail::for_each_mxint_block(x, f, fn, [&](std::size_t r, std::size_t b, int e, const std::uint8_t* codes, std::size_t n) {
+    t.exponents[r * t.blocks + b] = static_cast<std::uint8_t>(e + 127);
+    detail::put_block_codes(t.codes.data() + r * t.row_bytes, b * f.block, n, f.bits, codes);
+  });
   return t;
 }
 

@@ -70,43 +70,77 @@ inline void reference_matmul(const QuantizedActivations& x, const UniformWeights
   }
 }
 
+namespace detail {
+/// Byte table from MXINT sign-magnitude code(s) to the uniform form's offset code(s) t = level + 2^(w−1), for
+/// w = 4 (two codes per byte) and w = 8; other widths convert code by code (offset_code).
+struct MxOffsetCodes {
+  unsigned w;
+  std::uint8_t table[256] = {};
+  explicit MxOffsetCodes(unsigned bits) : w(bits) {
+    if (w == 4 || w == 8)
+      for (unsigned v = 0; v < 256; ++v)
+        table[v] = static_cast<std::uint8_t>(w == 8 ? offset_code(v) : offset_code(v & 15u) | (offset_code(v >> 4) << 4));
+  }
+  unsigned offset_code(unsigned c) const {
+    const unsigned sign_bit = 1u << (w - 1);
+    const int mag = static_cast<int>(c & (sign_bit - 1u));
+    return static_cast<unsigned>(((c & sign_bit) ? -mag : mag) + static_cast<int>(sign_bit));
+  }
+};
+
+/// 2^step as the uniform form's f32 scale.
+inline float mx_uniform_scale(int step) {
+  return step >= -126 && step <= 127 ? exp2_normal(step) : static_cast<float>(std::ldexp(1.0, step));
+}
+
+inline void check_uniform_mx_bits(unsigned bits, const char* fn, const char* argument) {
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
+    throw_argument(fn, argument, "= " + std::to_string(bits) + ": only 2, 3, 4 and 8-bit MXINT have a uniform form");
+}
+
+inline UniformWeights make_uniform_from_mx(const MxFormat& f, std::size_t rows, std::size_t cols) {
+  return make_uniform_weights(UniformFormat{f.bits, f.block, Symmetry::symmetric, ScaleType::f32}, rows, cols);
+}
+
+/// to_uniform(quantize_mxint(x, f)) in one pass, without the intermediate MxTensor (same codes and scales bit
+/// for bit: both run for_each_mxint_block). Used by quantize_lqer, where the MXINT form is not needed.
+inline UniformWeights quantize_mxint_uniform(MatrixView<const float> x, const MxFormat& f) {
+  constexpr const char* fn = "quantize_mxint";
+  check_format(f, fn);
+  check_view(x, fn, "values");
+  check_uniform_mx_bits(f.bits, fn, "format.bits");
+  UniformWeights u = make_uniform_from_mx(f, x.rows, x.cols);
+  const MxOffsetCodes offsets(f.bits);
+  std::uint8_t t[32];
+  for_each_mxint_block(x, f, fn, [&](std::size_t r, std::size_t b, int e, const std::uint8_t* codes, std::size_t n) {
+    u.scales[r * u.groups + b] = mx_uniform_scale(mx_step_from_shared(e, f));
+    for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<std::uint8_t>(offsets.offset_code(codes[i]));
+    put_block_codes(u.codes.data() + r * u.row_bytes, b * f.block, n, f.bits, t);
+  });
+  return u;
+}
+}  // namespace detail
+
 /// Exact conversion of MXINT weights (block 16/32 along K) to the symmetric uniform form with f32 scales:
 /// level l in [-(2^(w-1)-1), 2^(w-1)-1] becomes code t = l + 2^(w-1), scale 2^step. Every value is preserved.
 inline UniformWeights to_uniform(const MxTensor& t) {
-  if (t.format.bits != 2 && t.format.bits != 3 && t.format.bits != 4 && t.format.bits != 8)
-    detail::throw_argument("to_uniform", "t.format.bits",
-                           "= " + std::to_string(t.format.bits) + ": only 2, 3, 4 and 8-bit MXINT have a uniform form");
-  UniformWeights u = make_uniform_weights(UniformFormat{t.format.bits, t.format.block, Symmetry::symmetric, ScaleType::f32},
-                                          t.rows, t.cols);
+  detail::check_uniform_mx_bits(t.format.bits, "to_uniform", "t.format.bits");
+  UniformWeights u = detail::make_uniform_from_mx(t.format, t.rows, t.cols);
   const int half = 1 << (t.format.bits - 1);
-  // 4 and 8 bits: a byte table from sign-magnitude code(s) to offset code(s) (two nibbles per byte at 4 bits).
-  // Padding columns keep code 0, as put_bits leaves them.
-  const bool byte_table = t.format.bits == 4 || t.format.bits == 8;
-  std::uint8_t table[256] = {};
-  if (byte_table) {
-    const unsigned w = t.format.bits, sign_bit = 1u << (w - 1);
-    const auto offset_code = [&](unsigned c) {
-      const int mag = static_cast<int>(c & (sign_bit - 1u));
-      return static_cast<unsigned>(((c & sign_bit) ? -mag : mag) + half);
-    };
-    for (unsigned v = 0; v < 256; ++v)
-      table[v] = static_cast<std::uint8_t>(w == 8 ? offset_code(v) : offset_code(v & 15u) | (offset_code(v >> 4) << 4));
-  }
+  const detail::MxOffsetCodes offsets(t.format.bits);
+  const bool byte_table = t.format.bits == 4 || t.format.bits == 8;  // padding columns keep code 0
   for (std::size_t r = 0; r < t.rows; ++r) {
     std::uint8_t* dst = u.codes.data() + r * u.row_bytes;
     std::size_t c = 0;
     if (byte_table) {
       const std::uint8_t* src = t.codes.data() + r * t.row_bytes;
       const std::size_t whole_bytes = t.cols * t.format.bits / 8;
-      for (std::size_t i = 0; i < whole_bytes; ++i) dst[i] = table[src[i]];
+      for (std::size_t i = 0; i < whole_bytes; ++i) dst[i] = offsets.table[src[i]];
       c = whole_bytes * 8 / t.format.bits;
     }
     for (; c < t.cols; ++c) detail::put_bits(dst, c, t.format.bits, static_cast<unsigned>(t.level(r, c) + half));
-    for (std::size_t b = 0; b < t.blocks; ++b) {
-      const int step = detail::mx_step_from_shared(t.shared_exponent(r, b), t.format);
-      u.scales[r * u.groups + b] = step >= -126 && step <= 127 ? detail::exp2_normal(step)
-                                                               : static_cast<float>(std::ldexp(1.0, step));
-    }
+    for (std::size_t b = 0; b < t.blocks; ++b)
+      u.scales[r * u.groups + b] = detail::mx_uniform_scale(detail::mx_step_from_shared(t.shared_exponent(r, b), t.format));
   }
   return u;
 }

@@ -9,7 +9,7 @@ namespace rankq {
 enum class SvdMethod : std::uint8_t {
   automatic = 0,   ///< randomized when (k + oversampling)·4 <= min(m, n), else exact
   exact = 1,       ///< full BDCSVD in double, then truncated: O(m·n·min(m, n))
-  randomized = 2,  ///< Halko et al.: O(m·n·(k + p)·(2q + 2)) matrix products
+  randomized = 2,  ///< block Krylov (Musco & Musco): O(m·n·(k + p)·(3q + 2)) in matrix products
 };
 
 inline const char* to_string(SvdMethod m) {
