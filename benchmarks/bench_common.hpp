@@ -40,4 +40,14 @@ inline void set_counters(benchmark::State& st, double bytes, double ops) {
   if (ops > 0) st.counters["GOP/s"] = C(ops, C::kIsIterationInvariantRate, C::OneK::kIs1000);
 }
 
+/// The end of every benchmark binary's main(), after its benchmarks are registered: Google Benchmark's own
+/// argument handling (unknown flags are an error), the run, and shutdown. Returns main's exit code.
+inline int run_registered_benchmarks(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
 }  // namespace rankq::bench

@@ -240,9 +240,5 @@ int main(int argc, char** argv) {
   }
   argc = kept;
   register_benchmarks(full);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return rankq::bench::run_registered_benchmarks(argc, argv);
 }
