@@ -3,11 +3,6 @@
 // Method, results and the command that reproduces them: docs/performance.md.
 #include <benchmark/benchmark.h>
 
-// GCC 12 flags the _mm512_undefined_* idiom inside Eigen's AVX-512 packet math (-march=native) as uninitialized.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 #include <Eigen/Dense>
 #include <rankq/w4a8.hpp>
 
