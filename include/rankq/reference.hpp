@@ -126,19 +126,18 @@ inline UniformWeights quantize_mxint_uniform(MatrixView<const float> x, const Mx
 inline UniformWeights to_uniform(const MxTensor& t) {
   detail::check_uniform_mx_bits(t.format.bits, "to_uniform", "t.format.bits");
   UniformWeights u = detail::make_uniform_from_mx(t.format, t.rows, t.cols);
-  const int half = 1 << (t.format.bits - 1);
   const detail::MxOffsetCodes offsets(t.format.bits);
   const bool byte_table = t.format.bits == 4 || t.format.bits == 8;  // padding columns keep code 0
   for (std::size_t r = 0; r < t.rows; ++r) {
     std::uint8_t* dst = u.codes.data() + r * u.row_bytes;
+    const std::uint8_t* src = t.codes.data() + r * t.row_bytes;
     std::size_t c = 0;
     if (byte_table) {
-      const std::uint8_t* src = t.codes.data() + r * t.row_bytes;
       const std::size_t whole_bytes = t.cols * t.format.bits / 8;
       for (std::size_t i = 0; i < whole_bytes; ++i) dst[i] = offsets.table[src[i]];
       c = whole_bytes * 8 / t.format.bits;
     }
-    for (; c < t.cols; ++c) detail::put_bits(dst, c, t.format.bits, static_cast<unsigned>(t.level(r, c) + half));
+    for (; c < t.cols; ++c) detail::put_bits(dst, c, t.format.bits, offsets.offset_code(detail::get_bits(src, c, t.format.bits)));
     for (std::size_t b = 0; b < t.blocks; ++b)
       u.scales[r * u.groups + b] = detail::mx_uniform_scale(detail::mx_step_from_shared(t.shared_exponent(r, b), t.format));
   }
