@@ -11,6 +11,7 @@
 #include "rankq/kernel_path.hpp"
 #include "rankq/detail/x86_targets.hpp"
 #include "rankq/detail/kernels/codebook_layout.hpp"
+#include "rankq/detail/kernels/stream_prefetch.hpp"
 #include "rankq/detail/kernels/x86_primitives_avx512.hpp"
 
 #if RANKQ_X86_PATHS
@@ -110,8 +111,10 @@ RANKQ_AVX512_INLINE void codebook_tile_token_block(const CodebookArgs& a, const 
   for (std::size_t g = 0; g < geo.groups; ++g) {
     const std::uint8_t* gd = tile + g * geo.group_stride();
     // Touch the end of the group's stream (its offsets) before its codes: keeps more DRAM requests in flight at
-    // decode (measured: avx512vnni M = 1 cold ~20 -> ~30 GB/s, docs/lcq.md §7; the idea of w4a8_avx512's scales-first).
+    // decode (measured: avx512vnni M = 1 cold ~20 -> ~30 GB/s, docs/lcq.md §7; the idea of w4a8_avx512's scales-first),
+    // and the page 16 KiB ahead, which starts the hardware prefetchers on it early (stream_prefetch.hpp).
     _mm_prefetch(reinterpret_cast<const char*>(gd + geo.offsets_at()), _MM_HINT_T0);
+    prefetch_page_ahead(gd);
     const std::size_t g0 = g * geo.group;
     __m512 part[MR];  // set at rank 0 (rank >= 1)
     for (std::size_t t = 0; t < MR; ++t) part[t] = _mm512_setzero_ps();

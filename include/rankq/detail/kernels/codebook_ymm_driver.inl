@@ -99,8 +99,10 @@ RANKQ_CB_YMM_INLINE void codebook_tile_token_block(const CodebookArgs& a, const 
   for (std::size_t g = 0; g < geo.groups; ++g) {
     const std::uint8_t* gd = tile + g * geo.group_stride();
     // Touch the end of the group's stream (its offsets) before its codes: keeps more DRAM requests in flight at
-    // decode (measured: avx512vnni M = 1 cold ~20 -> ~30 GB/s, docs/lcq.md §7; the idea of w4a8_avx512's scales-first).
+    // decode (measured: avx512vnni M = 1 cold ~20 -> ~30 GB/s, docs/lcq.md §7; the idea of w4a8_avx512's scales-first),
+    // and the page 16 KiB ahead, which starts the hardware prefetchers on it early (stream_prefetch.hpp).
     _mm_prefetch(reinterpret_cast<const char*>(gd + geo.offsets_at()), _MM_HINT_T0);
+    prefetch_page_ahead(gd);
     __m256 part[MR][2];  // set at rank 0 (rank >= 1)
     for (std::size_t t = 0; t < MR; ++t) part[t][0] = part[t][1] = _mm256_setzero_ps();
     for (unsigned q0 = 0; q0 < geo.rank; q0 += RB) {

@@ -10,6 +10,7 @@
 #include "rankq/kernel_path.hpp"
 #include "rankq/detail/x86_targets.hpp"
 #include "rankq/detail/kernels/lowrank_layout.hpp"
+#include "rankq/detail/kernels/stream_prefetch.hpp"
 #include "rankq/detail/kernels/x86_primitives_avx512.hpp"
 
 #if RANKQ_X86_PATHS
@@ -32,6 +33,7 @@ RANKQ_AVX512_INLINE void lowrank_token_block(const LowRankArgs& a, const PackedL
   }
   for (std::size_t c = 0; c < a.chunks; ++c) {
     const PackedLowRankChunk& ch = chunks[c];
+    prefetch_page_ahead(&ch);  // the factors stream from DRAM at decode too (stream_prefetch.hpp)
     __m512i acc[MR];
     for (std::size_t t = 0; t < MR; ++t) acc[t] = _mm512_setzero_si512();
     for (std::size_t q = 0; q < 4; ++q) {

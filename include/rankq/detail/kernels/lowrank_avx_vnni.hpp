@@ -9,6 +9,7 @@
 #include "rankq/kernel_path.hpp"
 #include "rankq/detail/x86_targets.hpp"
 #include "rankq/detail/kernels/lowrank_layout.hpp"
+#include "rankq/detail/kernels/stream_prefetch.hpp"
 #include "rankq/detail/kernels/x86_primitives_avx_vnni.hpp"
 
 #if RANKQ_X86_PATHS

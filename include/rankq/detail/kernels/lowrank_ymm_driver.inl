@@ -21,6 +21,7 @@ RANKQ_LR_INLINE void lowrank_token_block(const LowRankArgs& a, const PackedLowRa
   }
   for (std::size_t c = 0; c < a.chunks; ++c) {
     const PackedLowRankChunk& ch = chunks[c];
+    prefetch_page_ahead(&ch);  // the factors stream from DRAM at decode too (stream_prefetch.hpp)
     __m256i acc[MR][2];
     for (std::size_t t = 0; t < MR; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_si256();
     for (std::size_t q = 0; q < 4; ++q) {
