@@ -201,13 +201,16 @@ inline void lqer_gemm(const QuantizedActivations& x, const PackedW4& w, const Pa
   QuantizedActivations t_q;
   detail::lowrank_project(x, lr, o.path, o.parallel, t, t_q);
   // Stage 3 is fused into w4a8_gemm through its parallel-for hook: w4a8_gemm partitions its 16-row tiles and calls
-  // body(t0, t1); we run that body on blocks of 8 tiles and, right after each block, add (+ u) + bias to the rows
-  // it has just written, from the same rows of Bᵀ (one 16-row tile of Bᵀ per W4A8 tile). If w4a8_gemm does not
-  // partition by tiles (one tile, or a future partition), the correction runs as a second pass instead: the same
-  // per-row arithmetic, so y is identical either way.
+  // body(t0, t1); we run that body on blocks of tiles and, right after each block, add (+ u) + bias to the rows
+  // it has just written, from the same rows of Bᵀ (one 16-row tile of Bᵀ per W4A8 tile). A block is as many tiles
+  // as make ~256 KiB of outputs (at least 8), so the correction re-reads them from L2; at M = 1 that is a thread's
+  // whole range: switching between the W4A8 and Bᵀ streams every few tiles measured 4-5 % of the decode time slower
+  // from DRAM (docs/lqer.md §8). If w4a8_gemm does not partition by tiles (one tile, or a future partition), the
+  // correction runs as a second pass instead: the same per-row arithmetic, so y is identical either way.
   const detail::LowRankPass pass(lr.b_t, t_q, y.data, y.ld, true, o.bias);
   static_assert(detail::kLowRankRows == detail::kTileRows, "W4A8 and low-rank tiles cover the same 16 rows");
-  constexpr std::size_t kFuseTiles = 8;
+  constexpr std::size_t kFuseOutputBytes = std::size_t(256) << 10;
+  const std::size_t fuse_tiles = std::max<std::size_t>(8, kFuseOutputBytes / (x.rows * detail::kTileRows * sizeof(float)));
   bool fused = false;
   const ParallelFor hook = [&](std::size_t count, const std::function<void(std::size_t, std::size_t)>& body) {
     if (count != w.tiles) {  // not a partition of tiles: run it as given
@@ -216,8 +219,8 @@ inline void lqer_gemm(const QuantizedActivations& x, const PackedW4& w, const Pa
     }
     fused = true;
     auto both = [&](std::size_t t0, std::size_t t1) {
-      for (std::size_t tile = t0; tile < t1; tile += kFuseTiles) {
-        const std::size_t end = std::min(t1, tile + kFuseTiles);
+      for (std::size_t tile = t0; tile < t1; tile += fuse_tiles) {
+        const std::size_t end = std::min(t1, tile + fuse_tiles);
         body(tile, end);
         detail::lowrank_dispatch(o.path, pass.args, tile, end);
       }
