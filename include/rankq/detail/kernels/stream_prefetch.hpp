@@ -4,9 +4,9 @@
 // The hardware prefetchers follow a sequential stream only inside a 4 KiB page: each new page starts cold, and one
 // thread's bandwidth drops to what its demand misses alone keep in flight. Touching the first line of the page
 // kPageAheadBytes ahead, once per group of packed codes, starts each page's stream early. Measured on the project
-// machine (Zen 5, 4 KiB pages), single thread: a plain vectorized sum over 512 MiB 28–30 GB/s, the same sum with the
-// hint 38–39 GB/s; the avx512vnni decode kernel 26–27 GB/s without it, 34–36 GB/s with it (distances 8–24 KiB all
-// within noise of each other; 4 KiB, the page being read next, gains nothing).
+// machine (Zen 5, 4 KiB pages), single thread (docs/performance.md, first section): a plain vectorized sum over
+// 512 MiB 22–31 GB/s, the same sum with the hint 33–42 GB/s; avx512vnni decode 23–31 GB/s without it, 27–38 GB/s
+// with it. Distances of 8–24 KiB measured the same; 4 KiB (the page read next) gains nothing.
 #pragma once
 
 #include <cstddef>
