@@ -3,7 +3,7 @@
 # rankq_bench_kernels with repetitions, printing medians only, with `uptime` before and after (the load matters:
 # see docs/performance.md). Method and results: docs/performance.md.
 #
-#   scripts/bench-kernels.sh            headline set: memory_read, M = 1 and 128 at N=11008 K=4096 on every path,
+#   scripts/bench-kernels.sh            headline set: memory_read (+ _page_ahead), M = 1 and 128 at N=11008 K=4096 on every path,
 #                                       Eigen fp32, the scalar path, activation quantization
 #   scripts/bench-kernels.sh --full     every shape (4096x4096, 11008x4096, 4096x11008) x M (1, 8, 32, 128, 512) x
 #                                       threads (1, 2) x path, plus the group-32 variants
