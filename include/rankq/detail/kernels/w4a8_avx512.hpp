@@ -62,8 +62,9 @@ RANKQ_AVX512_INLINE void tile_token_block(const W4A8Args& a, std::size_t tile, s
   std::size_t b = g_begin * geo.group / a.x_block, b_end = (b + 1) * a.x_block;  // activation block of k, its end
   for (std::size_t g = g_begin; g < g_end; ++g) {
     const std::size_t g0 = g * geo.group, g_end_k = g0 + geo.group;
-    // The page 16 KiB ahead of each stream is touched once per group (stream_prefetch.hpp: +25-30 % from DRAM at
-    // M = 1), and the scales load first: it touches the end of the group's code stream early (~15 % before the hint).
+    // The page 16 KiB ahead of each stream is touched once per group (stream_prefetch.hpp; M = 1 from DRAM: 23-31 ->
+    // 27-38 GB/s, docs/performance.md), and the scales load first: it touches the end of the group's code stream
+    // early (~15 % before the hint).
     __m512 s[NT];
     for (std::size_t u = 0; u < NT; ++u) {
       prefetch_page_ahead(td[u] + g * group_stride);
