@@ -21,6 +21,7 @@ using namespace rankq;
 namespace {
 
 std::set<KernelPath> g_covered;
+[[maybe_unused]] const bool g_coverage_registered = test::register_best_path_coverage("codebook kernels", &g_covered);
 
 std::vector<KernelPath> codebook_paths_under_test() {
   std::vector<KernelPath> out;
@@ -240,15 +241,4 @@ TEST(CodebookKernel, RejectsGroupsWhoseInt32SumsCouldOverflow) {
   for (unsigned t = 0; t < 16; ++t) w.V[t] = static_cast<float>(t);
   w.S[0] = 1.0f;
   test::expect_invalid([&] { pack_codebook(w); }, "'w'");
-}
-
-TEST(CodebookKernel, BestPathWasCovered) {
-  // Like test::expect_best_path_covered, for the best path that has a codebook kernel (no NEON kernel yet).
-  std::string names;
-  for (KernelPath p : g_covered) names += std::string(to_string(p)) + " ";
-  std::printf("[ paths    ] codebook kernels covered: %s\n", names.c_str());
-  const char* env = std::getenv("RANKQ_TEST_PATHS");
-  if (env && *env) return;
-  EXPECT_TRUE(g_covered.count(codebook_supported_paths().back()))
-      << "the best codebook path on this CPU (" << to_string(codebook_supported_paths().back()) << ") did not run";
 }

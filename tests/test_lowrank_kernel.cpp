@@ -22,6 +22,7 @@ using namespace rankq;
 namespace {
 
 std::set<KernelPath> g_covered;
+[[maybe_unused]] const bool g_coverage_registered = test::register_best_path_coverage("lowrank kernels", &g_covered);
 
 enum class Storage { mxint8, int8_g16, int8_row };
 const Storage kStorages[] = {Storage::mxint8, Storage::int8_g16, Storage::int8_row};
@@ -293,5 +294,3 @@ TEST(LowRankKernel, BadInputIsAClearError) {
   o.path = foreign;
   test::expect_invalid([&] { lqer_gemm(x, pw, lr, MatrixView<float>(y.data(), M, N), o); }, "options.path");
 }
-
-TEST(LowRankKernel, BestPathCovered) { test::expect_best_path_covered(g_covered, "lowrank kernels"); }

@@ -25,6 +25,7 @@ using namespace rankq;
 namespace {
 
 std::set<KernelPath> g_covered;
+[[maybe_unused]] const bool g_coverage_registered = test::register_best_path_coverage("quantize", &g_covered);
 
 const std::vector<ActivationFormat> kFormats = {{ActivationQuant::per_token, 32, MxSemantics::lqer},
                                                 {ActivationQuant::per_block, 16, MxSemantics::lqer},
@@ -210,5 +211,3 @@ TEST(W4A8Quantize, UnsupportedPathIsAnError) {
     if (!path_supported(p))
       test::expect_invalid([&] { quantize_activations(MatrixView<const float>(x.data(), 1, 16), ActivationFormat{}, q, 0, p); }, "options.path");
 }
-
-TEST(W4A8Quantize, ZZBestPathWasCovered) { test::expect_best_path_covered(g_covered, "quantize"); }

@@ -2,6 +2,8 @@
 // per token, per block of 16/32 features, or MXINT8 (power-of-two block scales). Layout: docs/formats.md §4.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -13,7 +15,7 @@
 #include "rankq/matrix.hpp"
 #include "rankq/mxint.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 enum class ActivationQuant : std::uint8_t { per_token = 0, per_block = 1, mxint8 = 2 };
 
@@ -127,4 +129,4 @@ inline QuantizedActivations quantize_activations(MatrixView<const float> x, cons
   return out;
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -3,6 +3,8 @@
 // and the L²QER scale s derived from them. Math: docs/lqer.md §2.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -16,7 +18,7 @@
 #include "rankq/matrix.hpp"
 #include "rankq/detail/lqer_bytes.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 /// Statistics of the K input channels of one linear layer over calibration batches.
 ///
@@ -213,4 +215,4 @@ inline std::vector<float> l2qer_scale(const ActivationStats& stats) {
   return out;
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -3,6 +3,8 @@
 // Layout and float order: docs/lcq.md §6 and §9. Paths, threads and options: the W4A8 framework (w4a8.hpp).
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -19,7 +21,7 @@
 #include "rankq/matrix.hpp"
 #include "rankq/w4a8.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 /// Codebook weights in the kernels' layout: tiles of 16 output rows; per tile, per group: the indices as PackedW4
 /// code blocks, then rank x 16 f32 group scales, then 16 f32 group offsets (detail/kernels/codebook_layout.hpp).
@@ -127,4 +129,4 @@ inline void codebook_gemm(const QuantizedActivations& x, const PackedCodebook& w
     body(0, w.tiles);
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -3,6 +3,8 @@
 // the oracle every SIMD codebook kernel is tested against. Math: docs/lcq.md "Kernel-ready form".
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -17,7 +19,7 @@
 #include "rankq/matrix.hpp"
 #include "rankq/reference.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 /// The int8 tables a codebook kernel multiplies with. Per rank r, V's row is centered first (the offset moves into
 /// B, so Vq uses all 255 levels on half the range): center[r] = (max_t V[r,t] + min_t V[r,t]) / 2,
@@ -159,4 +161,4 @@ inline void codebook_reference_matmul(const QuantizedActivations& x, const Codeb
   }
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

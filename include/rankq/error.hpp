@@ -1,12 +1,14 @@
 // rankq/error.hpp — the exceptions rankq throws and the argument checks that raise them.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <stdexcept>
 #include <string>
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 /// Thrown for every invalid argument: the message always names the argument and the problem,
 /// e.g. "rankq::quantize_uniform: argument 'group_size' = 48: must be 16, 32, 64, 128 or 0 (whole row)".
@@ -52,4 +54,4 @@ void require_finite(const T* p, std::size_t rows, std::size_t cols, std::size_t 
 }
 
 }  // namespace detail
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -2,10 +2,12 @@
 // bit-exact with F16C's vcvtps2ph (imm 0) / vcvtph2ps and with AArch64's fcvt.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstdint>
 #include <cstring>
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 inline std::uint32_t float_bits(float f) {
   std::uint32_t u;
@@ -71,4 +73,4 @@ inline std::uint16_t float_to_bf16(float f) {
   return static_cast<std::uint16_t>(u >> 16);
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -2,6 +2,8 @@
 // and which the running CPU supports. How an engine opts in: docs/kernels.md §4.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -10,7 +12,7 @@
 #include "rankq/detail/platform.hpp"
 #include "rankq/error.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 /// Kernel paths, in increasing order of preference within an architecture.
 enum class KernelPath : std::uint8_t {
@@ -72,7 +74,8 @@ inline bool path_supported(KernelPath p) {
   return false;
 }
 
-/// The best path the translation unit's own compiler flags guarantee (no run-time check needed).
+/// The best path the translation unit's own compiler flags guarantee (no run-time check needed). Not a default
+/// anywhere: options and layers default to best_supported_path(), so ordinary flags still get SIMD kernels.
 constexpr KernelPath compiled_default_path() {
 #if RANKQ_COMPILED_AVX512VNNI
   return KernelPath::avx512_vnni;
@@ -98,7 +101,22 @@ inline std::vector<KernelPath> supported_paths() {
   return out;
 }
 
-/// The best path the running CPU supports among those compiled in (run-time dispatch).
-inline KernelPath best_supported_path() { return supported_paths().back(); }
+namespace detail {
+inline KernelPath detect_best_path() {
+  KernelPath best = KernelPath::scalar;
+  for (KernelPath p : {KernelPath::neon, KernelPath::neon_dotprod, KernelPath::avx2, KernelPath::avx_vnni,
+                       KernelPath::avx512_vnni})
+    if (path_supported(p)) best = p;
+  return best;
+}
+}  // namespace detail
 
-}  // namespace rankq
+/// The best path the running CPU supports among those compiled in: the default of every options object and
+/// prepared layer (run-time dispatch). Resolved once per process (CPUID/XGETBV or HWCAP), then a cached load;
+/// never allocates.
+inline KernelPath best_supported_path() {
+  static const KernelPath best = detail::detect_best_path();
+  return best;
+}
+
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -4,6 +4,8 @@
 // Math, byte layout and measured numbers: docs/lcq.md.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -18,7 +20,7 @@
 #include "rankq/error.hpp"
 #include "rankq/matrix.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 struct LcqOptions {
   unsigned bits = 4;              ///< 2, 3 or 4
@@ -174,4 +176,4 @@ inline void double_quantize(CodebookWeights& q, MatrixView<const float> W, const
   detail::apply_double_quantization(q, W, p.d.data());
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

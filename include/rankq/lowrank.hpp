@@ -3,6 +3,8 @@
 // Semantics (which products are re-quantized, and how): docs/lqer.md §5.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
@@ -17,7 +19,7 @@
 #include "rankq/detail/lqer_reference.hpp"
 #include "rankq/detail/lqer_types.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 struct LowRankMatmulOptions {
   const float* bias = nullptr;    ///< N floats added last, or null
@@ -92,4 +94,4 @@ inline void lqer_reference_linear(MatrixView<const float> x, const ActivationFor
   lqer_reference_matmul(quantize_activations(x, format, lw.weights.padded), lw.weights, lw.correction, y, o);
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

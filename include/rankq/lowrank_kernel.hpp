@@ -4,6 +4,8 @@
 // cost: docs/lqer.md §5–§6.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +26,7 @@
 #include "rankq/detail/kernels/lowrank_dispatch.hpp"
 #include "rankq/detail/kernels/lowrank_layout.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 /// One 8-bit factor (Aᵀ: k x K or Bᵀ: N x k) in the kernels' layout: tiles of 16 rows, per tile `chunks` chunks
 /// of 16 reduction values (256 code bytes + 16 f32 scales each, docs/lqer.md §6). Rows past `rows` and columns
@@ -243,4 +245,4 @@ inline void lqer_linear(MatrixView<const float> x, const ActivationFormat& forma
   lqer_gemm(scratch, w, lr, y, o);
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -3,6 +3,8 @@
 // weight matrices. Math, storage format and the deviation from the paper's blocking: docs/lqer.md.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -23,7 +25,7 @@
 #include "rankq/detail/lqer_types.hpp"
 #include "rankq/detail/scratch_buffer.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 struct LqerOptions {
   std::size_t rank = 32;                            ///< k, in [1, min(N, K)]
@@ -158,4 +160,4 @@ inline std::vector<float> dequantize_float(const LowRankCorrection& c) {
   return detail::correction_product(c.a_t_float.data(), c.b_t_float.data(), c.out_features, c.in_features, c.rank);
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -2,6 +2,8 @@
 // 64-byte aligned owning buffer. Engines pass their own memory through views; rankq never copies it.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,7 +15,7 @@
 
 #include "rankq/error.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 /// Row-major view: element (r, c) is data[r * ld + c]; ld >= cols.
 template <typename T>
@@ -103,4 +105,4 @@ class AlignedBuffer {
   std::size_t size_ = 0;
 };
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

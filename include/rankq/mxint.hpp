@@ -3,6 +3,8 @@
 // exponent, w-2 fractional bits). Byte layout: docs/formats.md §3. Math: docs/math.md §2.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -17,7 +19,7 @@
 #include "rankq/error.hpp"
 #include "rankq/matrix.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 enum class MxSemantics : std::uint8_t { lqer = 0, ocp = 1 };
 
@@ -220,4 +222,4 @@ inline double bits_per_weight(const MxFormat& f, std::size_t cols) {
   return (static_cast<double>(padded) * f.bits + 8.0 * static_cast<double>(padded / f.block)) / static_cast<double>(cols);
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

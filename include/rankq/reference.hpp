@@ -3,6 +3,8 @@
 // MXINT weights via to_uniform()) times any int8 activation format. Math: docs/math.md §3.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +17,7 @@
 #include "rankq/mxint.hpp"
 #include "rankq/uniform.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 namespace detail {
 inline void check_matmul_shapes(const QuantizedActivations& x, std::size_t N, std::size_t K, std::size_t padded,
@@ -144,4 +146,4 @@ inline UniformWeights to_uniform(const MxTensor& t) {
   return u;
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -2,6 +2,8 @@
 // method with oversampling and re-orthonormalized iterations), deterministic for a seed. Math: docs/lqer.md §3.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -13,7 +15,7 @@
 #include "rankq/detail/svd_method.hpp"
 #include "rankq/detail/svd_randomized.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 struct SvdOptions {
   SvdMethod method = SvdMethod::automatic;
@@ -82,4 +84,4 @@ inline double truncation_error_squared(double frobenius_norm_squared, const Trun
   return std::max(0.0, frobenius_norm_squared - s.sigma.squaredNorm());
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

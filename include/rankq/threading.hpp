@@ -2,6 +2,8 @@
 // small default pool on std::thread. No OpenMP.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstddef>
@@ -11,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 /// Runs body(begin, end) over a partition of [0, count) — possibly concurrently — and returns when all
 /// calls have finished. Kernels write disjoint outputs per index, so any partition gives identical results.
@@ -37,9 +39,12 @@ class ThreadPool {
   std::size_t size() const { return size_; }
 
   /// Splits [0, count) into size() contiguous chunks, one per thread; rethrows the first exception.
+  /// Calls from several threads take turns. A call made from inside a body running on this pool (a layer
+  /// that parallelises within a task the engine already runs on the pool) runs its whole range inline on
+  /// the calling thread: the pool's threads are busy with the outer call, and waiting for them would deadlock.
   void parallel_for(std::size_t count, const std::function<void(std::size_t, std::size_t)>& body) {
     if (count == 0) return;
-    if (size_ == 1 || count == 1) {
+    if (size_ == 1 || count == 1 || running_on_this_pool()) {
       body(0, count);
       return;
     }
@@ -66,9 +71,22 @@ class ThreadPool {
   }
 
  private:
+  /// The pool whose body the current thread is executing (null outside any body).
+  static const ThreadPool*& current_pool() {
+    thread_local const ThreadPool* pool = nullptr;
+    return pool;
+  }
+  bool running_on_this_pool() const { return current_pool() == this; }
+
   void run_chunk(std::size_t i, const std::function<void(std::size_t, std::size_t)>& body) {
     const std::size_t begin = count_ * i / size_, end = count_ * (i + 1) / size_;
     if (begin >= end) return;
+    const ThreadPool* outer = current_pool();
+    current_pool() = this;
+    struct Restore {
+      const ThreadPool* pool;
+      ~Restore() { current_pool() = pool; }
+    } restore{outer};
     try {
       body(begin, end);
     } catch (...) {
@@ -106,4 +124,4 @@ class ThreadPool {
   std::exception_ptr error_;
 };
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -3,6 +3,8 @@
 // Byte layout: docs/formats.md §2. Math: docs/math.md §1.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -15,7 +17,7 @@
 #include "rankq/half.hpp"
 #include "rankq/matrix.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 enum class ScaleType : std::uint8_t { f32 = 0, f16 = 1 };
 enum class Symmetry : std::uint8_t { symmetric = 0, asymmetric = 1 };
@@ -192,4 +194,4 @@ inline double bits_per_weight(const UniformFormat& f, std::size_t K) {
   return (static_cast<double>(Kp) * f.bits + groups * per_group) / static_cast<double>(K);
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -3,6 +3,8 @@
 // Layout: docs/formats.md §5. Kernel design and how to pick a path: docs/kernels.md.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -21,7 +23,7 @@
 #include "rankq/detail/kernels/w4a8_dispatch.hpp"
 #include "rankq/detail/kernels/activation_paths.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 /// Weights packed in the kernels' native layout: tiles of 16 output rows; per tile, per group: the codes as
 /// 64-byte blocks (16 rows x 8 K), then 16 scales, then (asymmetric only) 16 offsets, in the source's scale type.
@@ -88,9 +90,9 @@ inline PackedW4 pack_w4(const UniformWeights& w) {
 
 /// Options of a W4A8 call.
 struct W4A8Options {
-  KernelPath path = compiled_default_path();  ///< best_supported_path() for run-time dispatch
-  const ParallelFor* parallel = nullptr;      ///< null: run on the calling thread
-  const float* bias = nullptr;                ///< N floats or null
+  KernelPath path = best_supported_path();  ///< run-time dispatch; set a path explicitly to opt out
+  const ParallelFor* parallel = nullptr;    ///< null: run on the calling thread
+  const float* bias = nullptr;              ///< N floats or null
 };
 
 namespace detail {
@@ -172,4 +174,4 @@ inline void w4a8_linear(MatrixView<const float> x, const ActivationFormat& forma
   w4a8_gemm(scratch, w, y, o);
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

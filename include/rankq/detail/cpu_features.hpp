@@ -1,6 +1,8 @@
 // rankq/detail/cpu_features.hpp — run-time CPU feature detection (CPUID + XGETBV on x86, HWCAP on AArch64).
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include "rankq/detail/platform.hpp"
 
 #if RANKQ_ARCH_X86_64 && RANKQ_GNU_COMPATIBLE
@@ -10,7 +12,7 @@
 #include <sys/auxv.h>
 #endif
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 struct CpuFeatures {
   bool avx2 = false;         ///< AVX2 + FMA + F16C, OS saves ymm state
@@ -54,4 +56,4 @@ inline const CpuFeatures& cpu_features() {
   return f;
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -3,6 +3,8 @@
 // error low: B re-fitted for the 8-bit S, then indices re-assigned to the final codebook. Include rankq/lcq.hpp.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -13,7 +15,7 @@
 #include "rankq/detail/rounding.hpp"
 #include "rankq/matrix.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// Symmetric int8 of n values (stride `stride`) with one scale = max|v| / 127; q in [-127, 127], never -128.
 /// Writes q and the dequantized values float(q)·scale back into v; returns the scale (0 for an all-zero set).
@@ -92,4 +94,4 @@ inline void apply_double_quantization(CodebookWeights& q, MatrixView<const float
   }
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -3,6 +3,8 @@
 // Include rankq/lcq.hpp instead. Math: docs/lcq.md "Fitting".
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -15,7 +17,7 @@
 #include "rankq/matrix.hpp"
 #include "rankq/uniform.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// The fixed inputs of a fit: weights, channel weights D (as double), shape and the work partition.
 struct LcqProblem {
@@ -371,4 +373,4 @@ inline CodebookWeights to_codebook_weights(const LcqProblem& p, const LcqState& 
   return q;
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

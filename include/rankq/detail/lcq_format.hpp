@@ -2,6 +2,8 @@
 // storage accounting. Include rankq/lcq.hpp instead. Byte layout and math: docs/lcq.md.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -14,7 +16,7 @@
 #include "rankq/matrix.hpp"
 #include "rankq/uniform.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 inline constexpr unsigned kMaxCodebookRank = 8;  ///< rank k is 1..8
 
@@ -189,4 +191,4 @@ inline std::vector<float> dequantize(const CodebookWeights& q) {
   return out;
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -2,6 +2,8 @@
 // Include rankq/lcq.hpp instead. The byte layout is documented in docs/lcq.md "Byte layout".
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +14,7 @@
 #include "rankq/detail/lcq_format.hpp"
 #include "rankq/error.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 inline constexpr std::uint16_t kCodebookFormatVersion = 1;
 
@@ -196,4 +198,4 @@ inline CodebookWeights deserialize_codebook(const std::vector<std::uint8_t>& byt
   return deserialize_codebook(bytes.data(), bytes.size());
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -2,6 +2,8 @@
 // semi-definite systems up to 9 x 9) and the deterministic parallel-for the fit uses. Include rankq/lcq.hpp instead.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -11,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 inline constexpr unsigned kMaxLsUnknowns = 9;  ///< k + 1 for the per-group (S_i, B_i) solve at k = 8
 
@@ -109,4 +111,4 @@ inline std::size_t resolve_threads(std::size_t requested) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

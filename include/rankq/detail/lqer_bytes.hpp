@@ -2,6 +2,8 @@
 // (independent of the host's endianness), in their own namespace so they never meet other formats' readers.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -9,7 +11,7 @@
 
 #include "rankq/error.hpp"
 
-namespace rankq::detail::lqer_bytes {
+RANKQ_NAMESPACE_BEGIN namespace detail::lqer_bytes {
 
 inline void put_u32(std::vector<std::uint8_t>& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
@@ -48,4 +50,4 @@ struct Reader {
   }
 };
 
-}  // namespace rankq::detail::lqer_bytes
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::lqer_bytes

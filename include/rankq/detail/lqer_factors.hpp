@@ -2,6 +2,8 @@
 // pass over the codes, the SVD factors turned into Aᵀ / Bᵀ, and the dense correction (A·B)ᵀ.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -16,7 +18,7 @@
 #include "rankq/svd.hpp"
 #include "rankq/uniform.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// out[n*K + k] = scale[k] · (w(n, k) − ŵ(n, k)) for the N x K weights w and their quantization q (scale null:
 /// 1). ŵ is computed exactly as UniformWeights::value() does (s·t − z in float), one row at a time: the codes are
@@ -101,4 +103,4 @@ inline void check_scale(const std::vector<float>& scale, std::size_t K, const ch
       throw_argument(fn, "scale", "entry " + std::to_string(k) + " is not a finite positive number");
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -3,6 +3,8 @@
 // lqer_reference_matmul uses). Eigen-free.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -15,7 +17,7 @@
 #include "rankq/matrix.hpp"
 #include "rankq/uniform.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// The low-rank products reduce in chunks of 16 (one integer dot product, one float fma per chunk).
 inline constexpr std::size_t kLowRankChunk = 16;
@@ -103,4 +105,4 @@ inline void lowrank_correction_reference(const QuantizedActivations& x, const Un
   lowrank_rows_reference(out.t_q.values.data(), out.t_q.padded, ts.data(), M, b_t, out.u.data(), N, false, nullptr);
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -3,6 +3,8 @@
 // without compiling the SVD. Include rankq/lqer.hpp (or rankq/lowrank_kernel.hpp), not this.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -10,7 +12,7 @@
 #include "rankq/uniform.hpp"
 #include "rankq/detail/svd_method.hpp"
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 /// How the 8-bit factors Aᵀ (k x K) and Bᵀ (N x k) are stored. Blocks/groups always run along each factor's
 /// REDUCTION dimension (K for Aᵀ, k for Bᵀ) so that an integer kernel can apply one scale per block.
@@ -52,4 +54,4 @@ struct LqerWeights {
   LowRankCorrection correction;
 };
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -5,6 +5,8 @@
 // quantize_mxint uses it there and the definition elsewhere. Why the float form is exact: docs/math.md §2.1.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -13,7 +15,7 @@
 
 #include "rankq/detail/rounding.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// 2^p as a float for p in [-126, 127] (a normal float), built from its exponent bits.
 inline float exp2_normal(int p) {
@@ -63,4 +65,4 @@ inline float block_abs_max(const float* x, bool& non_finite) {
   return bmax;
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -1,11 +1,13 @@
 // rankq/detail/rounding.hpp — rounding helpers shared by every quantizer (independent of the FP environment).
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// Round half to even, independent of the current rounding mode.
 inline double round_half_even(double x) {
@@ -33,4 +35,4 @@ inline void put_bits(std::uint8_t* stream, std::size_t j, unsigned b, unsigned c
   if ((bit & 7u) + b > 8) stream[(bit >> 3) + 1] = static_cast<std::uint8_t>(stream[(bit >> 3) + 1] | (code >> (8 - (bit & 7u))));
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -9,6 +9,8 @@
 // madvise(MADV_HUGEPAGE), which only asks: with transparent huge pages "never" it is an ordinary allocation.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -20,7 +22,7 @@
 #include <sys/mman.h>
 #endif
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <typename T>
 class ScratchBuffer {
@@ -65,4 +67,4 @@ class ScratchBuffer {
   std::size_t size_ = 0;
 };
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -2,9 +2,11 @@
 // (rankq/detail/lqer_types.hpp, the low-rank kernels) can name it without pulling in Eigen.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstdint>
 
-namespace rankq {
+RANKQ_NAMESPACE_BEGIN
 
 enum class SvdMethod : std::uint8_t {
   automatic = 0,   ///< randomized when (k + oversampling)·4 <= min(m, n), else exact
@@ -20,4 +22,4 @@ inline const char* to_string(SvdMethod m) {
   }
 }
 
-}  // namespace rankq
+RANKQ_NAMESPACE_END  // namespace rankq

@@ -2,6 +2,8 @@
 // the randomized block Krylov SVD (Musco & Musco 2015; the range-finder framework of Halko, Martinsson & Tropp 2011).
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -12,7 +14,7 @@
 #include <Eigen/QR>
 #include <Eigen/SVD>
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// Standard normal numbers from std::mt19937_64 (whose output sequence the C++ standard fixes) by Box–Muller,
 /// so a seed gives the same numbers with every standard library (std::normal_distribution is not portable).
@@ -99,4 +101,4 @@ inline void exact_svd(const Eigen::MatrixXd& a, Eigen::Index k, Eigen::MatrixXd&
   v = svd.matrixV().leftCols(k);
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

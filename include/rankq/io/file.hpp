@@ -2,6 +2,8 @@
 // readers and writers; io_error for failures of the operating system (open, read, write, rename).
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,7 +20,7 @@
 
 #include "rankq/error.hpp"
 
-namespace rankq::io {
+RANKQ_NAMESPACE_BEGIN namespace io {
 
 /// Thrown when the operating system refuses a file operation (missing file, permission, disk full...).
 /// The message names the operation, the path and the system's reason.
@@ -138,4 +140,4 @@ inline void write_file_atomic(const std::string& path, const std::vector<std::ui
   write_file_atomic(path, bytes.data(), bytes.size());
 }
 
-}  // namespace rankq::io
+}  RANKQ_NAMESPACE_END  // namespace rankq::io

@@ -2,6 +2,8 @@
 // embedded vocabulary. Validation rules: docs/io.md.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <climits>
 #include <cmath>
 #include <cstddef>
@@ -16,7 +18,7 @@
 #include "rankq/io/gguf_file.hpp"
 #include "rankq/io/llama_model.hpp"
 
-namespace rankq::io {
+RANKQ_NAMESPACE_BEGIN namespace io {
 
 /// Parses a GGUF file held in memory (the bytes are copied). Throws rankq::format_error naming the section and
 /// field on any malformed input. Tensors of any ggml type parse; decoding data needs F32/F16/BF16 (see GgufFile).
@@ -145,4 +147,4 @@ inline GgufVocab gguf_vocab(const GgufFile& g) {
   return v;
 }
 
-}  // namespace rankq::io
+}  RANKQ_NAMESPACE_END  // namespace rankq::io

@@ -2,6 +2,8 @@
 // sizes and access to F32/F16/BF16 (and plain integer) tensor data. Parsing: rankq/io/gguf.hpp.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -15,7 +17,7 @@
 #include "rankq/io/detail/checked.hpp"
 #include "rankq/io/tensor.hpp"
 
-namespace rankq::io {
+RANKQ_NAMESPACE_BEGIN namespace io {
 
 /// GGUF metadata value types (the numbers are the file's).
 enum class GgufType : std::uint32_t {
@@ -291,4 +293,4 @@ class GgufFile {
   std::map<std::string, std::size_t> tensor_index_;
 };
 
-}  // namespace rankq::io
+}  RANKQ_NAMESPACE_END  // namespace rankq::io

@@ -9,6 +9,8 @@
 // The file size must match the header exactly. Versioned exports (magic "ak42") are rejected.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -20,7 +22,7 @@
 #include "rankq/io/llama_model.hpp"
 #include "rankq/io/tensor.hpp"
 
-namespace rankq::io {
+RANKQ_NAMESPACE_BEGIN namespace io {
 namespace detail {
 
 inline LlamaModel parse_llama2c_impl(const std::uint8_t* data, std::size_t size, const std::string& source) {
@@ -96,4 +98,4 @@ inline LlamaModel read_llama2c(const std::string& path) {
   return detail::parse_llama2c_impl(bytes.data(), bytes.size(), "llama2.c checkpoint '" + path + "'");
 }
 
-}  // namespace rankq::io
+}  RANKQ_NAMESPACE_END  // namespace rankq::io

@@ -2,6 +2,8 @@
 // llama2.c and GGUF loaders both return, and the list of tensors and shapes a config implies.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -12,7 +14,7 @@
 #include "rankq/error.hpp"
 #include "rankq/io/detail/checked.hpp"
 
-namespace rankq::io {
+RANKQ_NAMESPACE_BEGIN namespace io {
 
 struct LlamaConfig {
   int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
@@ -99,4 +101,4 @@ inline std::vector<std::pair<std::string, std::vector<std::uint64_t>>> llama_ten
 }
 
 }  // namespace detail
-}  // namespace rankq::io
+}  RANKQ_NAMESPACE_END  // namespace rankq::io

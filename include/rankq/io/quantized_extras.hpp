@@ -4,6 +4,8 @@
 // quantized_tensors.hpp (uniform, MXINT). Tensor names and descriptors: docs/io.md ("Quantized model file").
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -21,7 +23,7 @@
 #include "rankq/reference.hpp"
 #include "rankq/uniform.hpp"
 
-namespace rankq::io {
+RANKQ_NAMESPACE_BEGIN namespace io {
 
 namespace detail {
 inline RawTensor raw_f32(const float* p, std::vector<std::uint64_t> shape, std::size_t count) {
@@ -269,4 +271,4 @@ inline CodebookWeights get_codebook(const SafetensorsFile& f, const std::string&
   }
 }
 
-}  // namespace rankq::io
+}  RANKQ_NAMESPACE_END  // namespace rankq::io

@@ -3,6 +3,8 @@
 // them back with full validation. Layout: docs/io.md ("Quantized model file") and docs/formats.md §2–3.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -18,7 +20,7 @@
 #include "rankq/mxint.hpp"
 #include "rankq/uniform.hpp"
 
-namespace rankq::io {
+RANKQ_NAMESPACE_BEGIN namespace io {
 
 using TensorMap = std::map<std::string, RawTensor>;
 using MetadataMap = std::map<std::string, std::string>;
@@ -180,4 +182,4 @@ inline MxTensor get_mxint(const SafetensorsFile& f, const std::string& name) {
   return t;
 }
 
-}  // namespace rankq::io
+}  RANKQ_NAMESPACE_END  // namespace rankq::io

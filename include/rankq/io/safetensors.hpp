@@ -2,6 +2,8 @@
 // header, tensor bytes back to back). Writes are atomic (temporary file + rename). Rules: docs/io.md.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -13,7 +15,7 @@
 #include "rankq/io/file.hpp"
 #include "rankq/io/tensor.hpp"
 
-namespace rankq::io {
+RANKQ_NAMESPACE_BEGIN namespace io {
 
 /// Parses a safetensors file held in memory. Throws rankq::format_error naming the field on any malformed input:
 /// header length past the end or above 100 MB, invalid JSON or UTF-8, unknown dtype, shape x dtype size not matching
@@ -51,4 +53,4 @@ inline void write_safetensors(const std::string& path, const std::map<std::strin
   write_file_atomic(path, pieces);
 }
 
-}  // namespace rankq::io
+}  RANKQ_NAMESPACE_END  // namespace rankq::io

@@ -2,6 +2,8 @@
 // float conversion, and ByteReader, the bounds-checked little-endian reader every parser is built on.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -17,7 +19,7 @@
 #include "rankq/half.hpp"
 #include "rankq/io/detail/checked.hpp"
 
-namespace rankq::io {
+RANKQ_NAMESPACE_BEGIN namespace io {
 
 /// Element type of a raw tensor. The names (dtype_name) are the safetensors spellings.
 enum class DType : std::uint8_t {
@@ -224,4 +226,4 @@ class ByteReader {
   std::string source_;
 };
 
-}  // namespace rankq::io
+}  RANKQ_NAMESPACE_END  // namespace rankq::io

@@ -2,6 +2,8 @@
 // quantization (bit-identical on every path) and the group sums of the offset term.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -20,7 +22,7 @@
 #include "rankq/detail/kernels/quantize_act_neon.hpp"
 #endif
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// The checks and the output shape of quantize_activations (activation.hpp), without quantizing.
 inline void prepare_quantized_activations(MatrixView<const float> x, const ActivationFormat& f, QuantizedActivations& out,
@@ -90,4 +92,4 @@ inline void activation_group_sums(const QuantizedActivations& x, std::size_t gro
     }
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -2,6 +2,8 @@
 // sign trick (|x| as u8 times the level carrying x's sign) through vpmaddubsw, widened at once by vpmaddwd.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +16,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::avx2 {
+RANKQ_NAMESPACE_BEGIN namespace detail::avx2 {
 
 inline constexpr std::size_t kCodebookTokenBlock = 4;  ///< tokens per micro-kernel call
 
@@ -49,7 +51,7 @@ struct CodebookDot {
   static RANKQ_AVX2_INLINE __m256i finish(__m256i acc, std::int32_t /*segment_sum*/) { return acc; }
 };
 
-}  // namespace rankq::detail::avx2
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::avx2
 RANKQ_X86_CODE_END
 
 #define RANKQ_CB_YMM_NAMESPACE avx2
@@ -57,10 +59,10 @@ RANKQ_X86_CODE_END
 #define RANKQ_CB_YMM_KERNEL RANKQ_AVX2_KERNEL
 #include "rankq/detail/kernels/codebook_ymm_driver.inl"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 template <>
 inline void codebook_tiles<KernelPath::avx2>(const CodebookArgs& a, std::size_t tile_begin, std::size_t tile_end) {
   avx2::run_codebook_tiles(a, tile_begin, tile_end);
 }
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 #endif

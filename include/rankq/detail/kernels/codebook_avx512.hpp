@@ -4,6 +4,8 @@
 // chains (tokens x ranks x split) are enough to hide the vpdpbusd latency at decode (docs/lcq.md §9).
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -16,7 +18,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::avx512 {
+RANKQ_NAMESPACE_BEGIN namespace detail::avx512 {
 
 inline constexpr std::size_t kCodebookTokenBlock = 8;  ///< tokens per micro-kernel call
 
@@ -156,13 +158,13 @@ RANKQ_AVX512_KERNEL void run_codebook_tiles(const CodebookArgs& a, std::size_t t
   }
 }
 
-}  // namespace rankq::detail::avx512
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::avx512
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 template <>
 inline void codebook_tiles<KernelPath::avx512_vnni>(const CodebookArgs& a, std::size_t tile_begin, std::size_t tile_end) {
   avx512::run_codebook_tiles(a, tile_begin, tile_end);
 }
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 RANKQ_X86_CODE_END
 #endif

@@ -2,6 +2,8 @@
 // Vq + 128 (u8), VEX ymm vpdpbusd straight into int32, minus 128·Σx per segment (the shared ymm driver).
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +16,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::avx_vnni {
+RANKQ_NAMESPACE_BEGIN namespace detail::avx_vnni {
 
 inline constexpr std::size_t kCodebookTokenBlock = 4;  ///< tokens per micro-kernel call
 
@@ -44,7 +46,7 @@ struct CodebookDot {
   }
 };
 
-}  // namespace rankq::detail::avx_vnni
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::avx_vnni
 RANKQ_X86_CODE_END
 
 #define RANKQ_CB_YMM_NAMESPACE avx_vnni
@@ -52,10 +54,10 @@ RANKQ_X86_CODE_END
 #define RANKQ_CB_YMM_KERNEL RANKQ_AVXVNNI_KERNEL
 #include "rankq/detail/kernels/codebook_ymm_driver.inl"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 template <>
 inline void codebook_tiles<KernelPath::avx_vnni>(const CodebookArgs& a, std::size_t tile_begin, std::size_t tile_end) {
   avx_vnni::run_codebook_tiles(a, tile_begin, tile_end);
 }
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 #endif

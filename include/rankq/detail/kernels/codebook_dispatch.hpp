@@ -1,6 +1,8 @@
 // rankq/detail/kernels/codebook_dispatch.hpp — includes every compiled codebook path and maps a KernelPath to it.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 
 #include "rankq/detail/platform.hpp"
@@ -18,7 +20,7 @@
 #include "rankq/detail/kernels/codebook_avx_vnni.hpp"
 #endif
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// Does `p` have a codebook kernel in this build (a subset of path_compiled)?
 constexpr bool codebook_path_available(KernelPath p) {
@@ -37,4 +39,4 @@ inline void codebook_dispatch(KernelPath p, const CodebookArgs& a, std::size_t t
   dispatch_path(p, "codebook_gemm", "codebook", [&](auto path) { codebook_tiles<decltype(path)::value>(a, t0, t1); });
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

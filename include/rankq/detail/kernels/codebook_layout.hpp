@@ -2,6 +2,8 @@
 // §9), the arguments every codebook path receives, and the activation terms all paths share.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -12,7 +14,7 @@
 #include "rankq/kernel_path.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 inline constexpr std::size_t kCodebookLutEntries = 16;  ///< one int8 table of 16 entries per rank (2^b <= 16)
 inline constexpr std::size_t kCodebookChunkK = 16;      ///< every group and activation block is a multiple of this
@@ -90,4 +92,4 @@ inline void codebook_activation_terms(const QuantizedActivations& x, std::size_t
 template <KernelPath P>
 void codebook_tiles(const CodebookArgs& a, std::size_t tile_begin, std::size_t tile_end);
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

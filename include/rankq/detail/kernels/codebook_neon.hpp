@@ -2,6 +2,8 @@
 // then plain ARMv8 vmull_s8/vmlal_s8 + vpadalq_s16 or dotprod sdot by element; up to 4 tokens x one 16-row tile.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include "rankq/detail/platform.hpp"
 
 #if RANKQ_NEON_PATHS
@@ -21,7 +23,7 @@
 // part = gs·acc / fma(gs, acc, part) per rank, out = out + fma(−off, xs, part) per group. Segments are whole
 // 16-K chunks (two 64-byte code blocks). Micro contract: kTokens, kSplits, chunk16<MB>(acc, blocks, x16, lut)
 // and rows(acc[t][j]) giving one int32 lane per row of quarter j.
-namespace rankq::detail::neon {
+RANKQ_NAMESPACE_BEGIN namespace detail::neon {
 
 /// Plain ARMv8: levels |l| <= 127 times activations |x| <= 128 need int16 for at most two products (32512), so
 /// each vmull/vmlal pair goes straight into int32 pair lanes with vpadalq_s16.
@@ -132,10 +134,10 @@ inline void codebook_tiles_neon(const CodebookArgs& a, std::size_t tile_begin, s
   }
 }
 
-}  // namespace rankq::detail::neon
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::neon
 
 #if RANKQ_NEON_DOTPROD_PATH
-namespace rankq::detail::neon_dotprod {
+RANKQ_NAMESPACE_BEGIN namespace detail::neon_dotprod {
 
 /// sdot by element on the looked-up signed levels: one instruction per quarter, K quad and token.
 struct CodebookSdotMicro {
@@ -162,10 +164,10 @@ struct CodebookSdotMicro {
   RANKQ_ALWAYS_INLINE static int32x4_t rows(const int32x4_t (&acc)[kSplits]) { return acc[0]; }
 };
 
-}  // namespace rankq::detail::neon_dotprod
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::neon_dotprod
 #endif  // RANKQ_NEON_DOTPROD_PATH
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <>
 inline void codebook_tiles<KernelPath::neon>(const CodebookArgs& a, std::size_t tile_begin, std::size_t tile_end) {
@@ -179,6 +181,6 @@ inline void codebook_tiles<KernelPath::neon_dotprod>(const CodebookArgs& a, std:
 }
 #endif
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 
 #endif  // RANKQ_NEON_PATHS

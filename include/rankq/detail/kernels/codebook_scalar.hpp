@@ -2,6 +2,8 @@
 // of codebook_reference_matmul in the same order (so it checks the packing itself), one row and token at a time.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -12,7 +14,7 @@
 #include "rankq/detail/kernels/codebook_layout.hpp"
 #include "rankq/detail/kernels/w4a8_scalar.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 inline float load_packed_f32(const std::uint8_t* p, std::size_t i) {
   float f;
@@ -57,4 +59,4 @@ inline void codebook_tiles<KernelPath::scalar>(const CodebookArgs& a, std::size_
   }
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

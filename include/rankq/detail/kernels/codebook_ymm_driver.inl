@@ -10,7 +10,7 @@
 // token's activation operands once per 8 K, shared by both halves and every rank of the block.
 
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::RANKQ_CB_YMM_NAMESPACE {
+RANKQ_NAMESPACE_BEGIN namespace detail::RANKQ_CB_YMM_NAMESPACE {
 
 /// Ranks [q0, q0 + RB) of one group for MR tokens: acc_r over the group's segments, then folded into part in rank
 /// order (the float order of codebook_reference_matmul, docs/lcq.md §6). A code block is two ymm halves (rows 0-7 in
@@ -143,7 +143,7 @@ RANKQ_CB_YMM_KERNEL void run_codebook_tiles(const CodebookArgs& a, std::size_t t
   }
 }
 
-}  // namespace rankq::detail::RANKQ_CB_YMM_NAMESPACE
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::RANKQ_CB_YMM_NAMESPACE
 RANKQ_X86_CODE_END
 
 #undef RANKQ_CB_YMM_NAMESPACE

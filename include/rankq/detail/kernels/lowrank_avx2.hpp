@@ -3,6 +3,8 @@
 // saturation), widened by vpmaddwd each step. docs/lqer.md §6.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +17,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <KernelPath P>
 void lowrank_tiles(const LowRankArgs& a, std::size_t tile_begin, std::size_t tile_end);
@@ -32,7 +34,7 @@ struct LowRankDot {
 };
 }  // namespace avx2
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 RANKQ_X86_CODE_END
 
 #define RANKQ_LR_NAMESPACE avx2
@@ -40,10 +42,10 @@ RANKQ_X86_CODE_END
 #define RANKQ_LR_KERNEL RANKQ_AVX2_KERNEL
 #include "rankq/detail/kernels/lowrank_ymm_driver.inl"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 template <>
 inline void lowrank_tiles<KernelPath::avx2>(const LowRankArgs& a, std::size_t tile_begin, std::size_t tile_end) {
   avx2::run_lowrank_tiles(a, tile_begin, tile_end);
 }
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 #endif

@@ -3,6 +3,8 @@
 // docs/lqer.md §6.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +17,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <KernelPath P>
 void lowrank_tiles(const LowRankArgs& a, std::size_t tile_begin, std::size_t tile_end);
@@ -81,6 +83,6 @@ inline void lowrank_tiles<KernelPath::avx512_vnni>(const LowRankArgs& a, std::si
   avx512::run_lowrank_tiles(a, tile_begin, tile_end);
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 RANKQ_X86_CODE_END
 #endif

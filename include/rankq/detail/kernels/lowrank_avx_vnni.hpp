@@ -2,6 +2,8 @@
 // u = l + 128 (u8) and the activations (s8), then D = Σu·x − 128·Σx per chunk (exact in int32). docs/lqer.md §6.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +16,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <KernelPath P>
 void lowrank_tiles(const LowRankArgs& a, std::size_t tile_begin, std::size_t tile_end);
@@ -29,7 +31,7 @@ struct LowRankDot {
 };
 }  // namespace avx_vnni
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 RANKQ_X86_CODE_END
 
 #define RANKQ_LR_NAMESPACE avx_vnni
@@ -37,10 +39,10 @@ RANKQ_X86_CODE_END
 #define RANKQ_LR_KERNEL RANKQ_AVXVNNI_KERNEL
 #include "rankq/detail/kernels/lowrank_ymm_driver.inl"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 template <>
 inline void lowrank_tiles<KernelPath::avx_vnni>(const LowRankArgs& a, std::size_t tile_begin, std::size_t tile_end) {
   avx_vnni::run_lowrank_tiles(a, tile_begin, tile_end);
 }
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 #endif

@@ -1,6 +1,8 @@
 // rankq/detail/kernels/lowrank_dispatch.hpp — includes every compiled low-rank path and maps a KernelPath to it.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 
 #include "rankq/detail/platform.hpp"
@@ -18,10 +20,10 @@
 #include "rankq/detail/kernels/lowrank_avx_vnni.hpp"
 #endif
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 inline void lowrank_dispatch(KernelPath p, const LowRankArgs& a, std::size_t t0, std::size_t t1) {
   dispatch_path(p, "lqer_gemm", "low-rank", [&](auto path) { lowrank_tiles<decltype(path)::value>(a, t0, t1); });
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

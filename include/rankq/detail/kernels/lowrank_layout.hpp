@@ -3,10 +3,12 @@
 // this layout; pack_lowrank() is its slave.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// One chunk of a packed factor: 16 rows x 16 reduction values as 4 "quads" of 64 bytes, then 16 f32 scales.
 /// Byte 64q + 4r + i (q = 0..3, r = 0..15, i = 0..3) is u[r][16c + 4q + i] = l + 128, the level l in offset
@@ -44,4 +46,4 @@ struct LowRankArgs {
   std::size_t tile_stride() const { return chunks * kLowRankChunkBytes; }
 };
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -4,6 +4,8 @@
 // rounding as std::fma. docs/lqer.md §6.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include "rankq/detail/platform.hpp"
 
 #if RANKQ_NEON_PATHS
@@ -19,7 +21,7 @@
 #include "rankq/detail/kernels/lowrank_scalar.hpp"
 #include "rankq/detail/kernels/neon_primitives.hpp"
 
-namespace rankq::detail::neon {
+RANKQ_NAMESPACE_BEGIN namespace detail::neon {
 
 /// The 16 signed levels of quarter j (rows 4j..4j+3) of quad q of a chunk.
 RANKQ_ALWAYS_INLINE int8x16_t lowrank_levels(const PackedLowRankChunk& ch, std::size_t q, int j) {
@@ -102,9 +104,9 @@ inline void run_lowrank_tiles(const LowRankArgs& a, std::size_t tile_begin, std:
   }
 }
 
-}  // namespace rankq::detail::neon
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::neon
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <>
 inline void lowrank_tiles<KernelPath::neon>(const LowRankArgs& a, std::size_t tile_begin, std::size_t tile_end) {
@@ -118,6 +120,6 @@ inline void lowrank_tiles<KernelPath::neon_dotprod>(const LowRankArgs& a, std::s
 }
 #endif
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 
 #endif  // RANKQ_NEON_PATHS

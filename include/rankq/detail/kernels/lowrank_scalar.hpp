@@ -2,6 +2,8 @@
 // detail::lowrank_rows_reference, in the same order, one token and one row at a time (so it checks the packing).
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -10,7 +12,7 @@
 #include "rankq/kernel_path.hpp"
 #include "rankq/detail/kernels/lowrank_layout.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <KernelPath P>
 void lowrank_tiles(const LowRankArgs& a, std::size_t tile_begin, std::size_t tile_end);
@@ -46,4 +48,4 @@ inline void lowrank_tiles<KernelPath::scalar>(const LowRankArgs& a, std::size_t 
   }
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -6,7 +6,7 @@
 // store_rows. The macros are undefined at the end.
 
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::RANKQ_LR_NAMESPACE {
+RANKQ_NAMESPACE_BEGIN namespace detail::RANKQ_LR_NAMESPACE {
 
 /// out rows [row0, row0 + rows) of tokens [m0, m0 + MR): a quad is two ymm halves (rows 0-7, 8-15) of 8 int32
 /// lanes x 4 bytes. Per chunk: 4 quads of int8 dot products into int32, then out = fma(s·a_x, float(D), out).
@@ -73,7 +73,7 @@ RANKQ_LR_KERNEL void run_lowrank_tiles(const LowRankArgs& a, std::size_t tile_be
   }
 }
 
-}  // namespace rankq::detail::RANKQ_LR_NAMESPACE
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::RANKQ_LR_NAMESPACE
 RANKQ_X86_CODE_END
 
 #undef RANKQ_LR_NAMESPACE

@@ -2,6 +2,8 @@
 // unpack, K-quad broadcast, 4-row dot products with and without sdot, scale loads), shared by every NEON kernel.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include "rankq/detail/platform.hpp"
 
 #if RANKQ_NEON_PATHS
@@ -15,7 +17,7 @@
 
 // Every helper is force-inlined: a TU built with +dotprod and one without may both emit these inline functions,
 // and the linker keeps one copy (ODR). Force-inlining leaves no shared out-of-line copy to pick wrongly.
-namespace rankq::detail::neon {
+RANKQ_NAMESPACE_BEGIN namespace detail::neon {
 
 /// One 16-byte quarter of a 64-byte code block holds rows 4j..4j+3 (j = quarter) as four 32-bit lanes; the low
 /// nibbles of lane r are t[4j+r][k0..k0+3], the high nibbles t[4j+r][k0+4..k0+7] (docs/formats.md §5).
@@ -58,13 +60,13 @@ RANKQ_ALWAYS_INLINE float32x4_t load_scales4(const std::uint8_t* values, int j, 
   return vreinterpretq_f32_u8(vld1q_u8(values + 16 * j));
 }
 
-}  // namespace rankq::detail::neon
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::neon
 
 #endif  // RANKQ_NEON_PATHS
 
 #if RANKQ_NEON_DOTPROD_PATH
 
-namespace rankq::detail::neon_dotprod {
+RANKQ_NAMESPACE_BEGIN namespace detail::neon_dotprod {
 
 /// acc[r] += Σ_i codes[4r+i] · x[4Q+i] for the 4 rows of a quarter (sdot by element: one instruction).
 template <int Q>
@@ -72,6 +74,6 @@ RANKQ_ALWAYS_INLINE int32x4_t dot_quarter(int32x4_t acc, int8x16_t codes, int8x1
   return vdotq_laneq_s32(acc, codes, x16, Q);
 }
 
-}  // namespace rankq::detail::neon_dotprod
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::neon_dotprod
 
 #endif  // RANKQ_NEON_DOTPROD_PATH

@@ -3,6 +3,8 @@
 // dispatches through dispatch_path, so the list of compiled paths lives in one place.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -11,7 +13,7 @@
 #include "rankq/error.hpp"
 #include "rankq/kernel_path.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <KernelPath P>
 using PathConstant = std::integral_constant<KernelPath, P>;
@@ -39,4 +41,4 @@ inline void dispatch_path(KernelPath p, const char* fn, const char* family, Kern
                  std::string("= ") + to_string(p) + ": no " + family + " kernel for this path in this build");
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -3,6 +3,8 @@
 // int8 group sums of w4a8_gemm's offset term, shared by every x86 path.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +16,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::avx2 {
+RANKQ_NAMESPACE_BEGIN namespace detail::avx2 {
 
 /// All-ones in the first min(n, 8) 32-bit lanes (a vmaskmov mask: masked-out lanes are never touched).
 RANKQ_AVX2_INLINE __m256i first_lanes(std::size_t n) {
@@ -135,6 +137,6 @@ RANKQ_AVX2_KERNEL void group_sums(const QuantizedActivations& x, std::size_t gro
   }
 }
 
-}  // namespace rankq::detail::avx2
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::avx2
 RANKQ_X86_CODE_END
 #endif

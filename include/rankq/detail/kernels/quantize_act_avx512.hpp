@@ -3,6 +3,8 @@
 // result does not depend on MXCSR.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +16,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::avx512 {
+RANKQ_NAMESPACE_BEGIN namespace detail::avx512 {
 
 RANKQ_AVX512_INLINE __mmask16 first_lanes(std::size_t n) {
   return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
@@ -104,6 +106,6 @@ RANKQ_AVX512_KERNEL void quantize_activation_rows(MatrixView<const float> x, con
   }
 }
 
-}  // namespace rankq::detail::avx512
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::avx512
 RANKQ_X86_CODE_END
 #endif

@@ -3,6 +3,8 @@
 // group sums of w4a8_gemm's offset term. Used by both NEON paths.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include "rankq/detail/platform.hpp"
 
 #if RANKQ_NEON_PATHS
@@ -18,7 +20,7 @@
 #include "rankq/activation.hpp"
 #include "rankq/mxint.hpp"
 
-namespace rankq::detail::neon {
+RANKQ_NAMESPACE_BEGIN namespace detail::neon {
 
 /// The first min(n, 4) floats of x, zeros after (never reads x[n] or beyond).
 RANKQ_ALWAYS_INLINE float32x4_t load_first4(const float* x, std::size_t n) {
@@ -159,6 +161,6 @@ inline void group_sums(const QuantizedActivations& x, std::size_t group, std::si
   }
 }
 
-}  // namespace rankq::detail::neon
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::neon
 
 #endif  // RANKQ_NEON_PATHS

@@ -9,12 +9,14 @@
 // with it. Distances of 8–24 KiB measured the same; 4 KiB (the page read next) gains nothing.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
 #include "rankq/detail/platform.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 inline constexpr std::size_t kStreamPageBytes = 4096;   ///< the page size the hardware prefetchers stop at
 inline constexpr std::size_t kPageAheadBytes = 16384;  ///< how far ahead of the read position a page is touched
@@ -34,4 +36,4 @@ RANKQ_ALWAYS_INLINE void prefetch_page_ahead(const void* p) {
 #endif
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

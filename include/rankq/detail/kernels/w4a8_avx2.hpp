@@ -2,6 +2,8 @@
 // blocks, widened by vpmaddwd; 4 tokens x 16 rows per micro-kernel (the shared ymm driver). docs/kernels.md §2.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -13,7 +15,7 @@
 #include "rankq/detail/kernels/x86_primitives_avx2.hpp"
 
 #if RANKQ_X86_PATHS
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <KernelPath P>
 void w4a8_tiles(const W4A8Args& a, std::size_t tile_begin, std::size_t tile_end);
@@ -23,17 +25,17 @@ using Dot = DotMaddubs;
 inline constexpr std::size_t kTokenBlock = 4;  ///< tokens per micro-kernel call (4 x 16 rows of outputs)
 }  // namespace avx2
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 
 #define RANKQ_YMM_NAMESPACE avx2
 #define RANKQ_YMM_INLINE RANKQ_AVX2_INLINE
 #define RANKQ_YMM_KERNEL RANKQ_AVX2_KERNEL
 #include "rankq/detail/kernels/w4a8_ymm_driver.inl"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 template <>
 inline void w4a8_tiles<KernelPath::avx2>(const W4A8Args& a, std::size_t tile_begin, std::size_t tile_end) {
   avx2::run_w4a8_tiles(a, tile_begin, tile_end);
 }
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 #endif

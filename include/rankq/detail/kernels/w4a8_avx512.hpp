@@ -3,6 +3,8 @@
 // codes (folded zero point with GCC: 8 tokens x 32 rows from M = 16 on, whole chunks per asm block). docs/kernels.md §2-3.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +17,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <KernelPath P>
 void w4a8_tiles(const W4A8Args& a, std::size_t tile_begin, std::size_t tile_end);
@@ -152,7 +154,16 @@ RANKQ_AVX512_INLINE void panel_tokens(const W4A8Args& a, std::size_t t0, std::si
   for (; tile < t1; ++tile) tiles_tokens<1, kFold>(a, tile, m_begin, m_end, g0, g1, first, last);
 }
 
+// The hand-scheduled asm loops (dot_8_tokens, fold_chunk_8_tokens, fold_chunk_8x2 and their wrappers) are GCC
+// only: Clang allocates the intrinsics' registers well by itself and has no asm path. Everything that calls
+// them is compiled only under this macro, so no Clang build contains a function that silently does nothing.
 #if defined(__GNUC__) && !defined(__clang__)
+#define RANKQ_AVX512_FOLD_ASM 1
+#else
+#define RANKQ_AVX512_FOLD_ASM 0
+#endif
+
+#if RANKQ_AVX512_FOLD_ASM
 // vpdpbusd OFF(X + ko){1to16}, ZC, ZA in both assembler dialects (-masm=att / intel).
 #define RANKQ_DPB(OFF, X, ZC, ZA)                                \
   "{vpdpbusd " OFF "(%[" X "],%[ko])%{1to16%}, %%" ZC ", %%" ZA \
@@ -445,10 +456,8 @@ RANKQ_AVX512_INLINE void fold_chunk_8x2(const std::uint8_t* codes_a, const std::
 #undef RANKQ_X6_INTEL
 #undef RANKQ_X7_ATT
 #undef RANKQ_X7_INTEL
-inline constexpr bool kFoldChunkAsm = true;  ///< fold_chunk_8_tokens exists (GCC)
-#else
-inline constexpr bool kFoldChunkAsm = false;
-#endif
+#endif  // RANKQ_AVX512_FOLD_ASM
+inline constexpr bool kFoldChunkAsm = RANKQ_AVX512_FOLD_ASM != 0;  ///< fold_chunk_8_tokens exists (GCC)
 
 /// Prefill micro-kernel on pre-unpacked codes: y[m0 .. m0+MR) x the 16 rows of `tile` over groups [g_begin,
 /// g_end), whose code blocks were unpacked into `codes` (per 8 K: the 64-byte low-nibble operand, then the
@@ -485,7 +494,7 @@ RANKQ_AVX512_INLINE void unpacked_token_block(const W4A8Args& a, std::size_t til
         for (std::size_t c = 1; c < C; ++c) acc[t][c] = _mm512_setzero_si512();
       }
       const std::uint8_t* cp = codes + (k - k_begin) / kBlockK * 2 * sizeof(PackedCodeBlock);
-#if defined(__GNUC__) && !defined(__clang__)
+#if RANKQ_AVX512_FOLD_ASM
       if constexpr (MR == 8) {
         __m512i init[8], d[8];
         for (std::size_t t = 0; t < 8; ++t) init[t] = acc[t][0];
@@ -546,6 +555,7 @@ RANKQ_AVX512_INLINE void unpack_tile_chunk(const W4A8Args& a, std::size_t tile, 
   }
 }
 
+#if RANKQ_AVX512_FOLD_ASM
 /// kFold prefill of tokens [m0, m0 + 8) on one unpacked chunk (groups [g0, g1)) through fold_chunk_8_tokens:
 /// same float operations in the same order as unpacked_token_block<8, true>, so the same bits.
 RANKQ_AVX512_INLINE void fold_token_block_8(const W4A8Args& a, std::size_t tile, const std::uint8_t* codes,
@@ -555,12 +565,8 @@ RANKQ_AVX512_INLINE void fold_token_block_8(const W4A8Args& a, std::size_t tile,
   const __mmask16 rows = row_mask(a.rows - n0);
   __m512 out[8];
   for (std::size_t t = 0; t < 8; ++t) out[t] = first ? _mm512_setzero_ps() : load_rows(a.y + (m0 + t) * a.ldy + n0, rows);
-#if defined(__GNUC__) && !defined(__clang__)
   fold_chunk_8_tokens(codes, a.x + m0 * a.x_padded + g0 * a.geo.group, a.x_padded, init, scales, g1 - g0,
                       a.geo.group / (2 * kBlockK), out);
-#else
-  (void)codes, (void)scales, (void)init, (void)g0, (void)g1;
-#endif
   const __m512 bias = last && a.bias ? load_rows(a.bias + n0, rows) : _mm512_setzero_ps();
   for (std::size_t t = 0; t < 8; ++t) {
     if (last) out[t] = _mm512_mul_ps(out[t], _mm512_set1_ps(a.x_scales[(m0 + t) * a.x_blocks]));
@@ -582,12 +588,8 @@ RANKQ_AVX512_INLINE void fold_token_block_8x2(const W4A8Args& a, std::size_t til
     for (std::size_t u = 0; u < 2; ++u)
       _mm512_store_ps(out + (2 * t + u) * kTileRows,
                       first ? _mm512_setzero_ps() : load_rows(a.y + (m0 + t) * a.ldy + n0[u], rows[u]));
-#if defined(__GNUC__) && !defined(__clang__)
   fold_chunk_8x2(codes_a, codes_b, a.x + m0 * a.x_padded + g0 * a.geo.group, a.x_padded, init, scales, g1 - g0,
                  a.geo.group / (2 * kBlockK), out);
-#else
-  (void)codes_a, (void)codes_b, (void)scales, (void)init, (void)g0, (void)g1;
-#endif
   for (std::size_t u = 0; u < 2; ++u) {
     const __m512 bias = last && a.bias ? load_rows(a.bias + n0[u], rows[u]) : _mm512_setzero_ps();
     for (std::size_t t = 0; t < 8; ++t) {
@@ -597,6 +599,7 @@ RANKQ_AVX512_INLINE void fold_token_block_8x2(const W4A8Args& a, std::size_t til
     }
   }
 }
+#endif  // RANKQ_AVX512_FOLD_ASM
 
 inline constexpr std::size_t kPrefillTokens = 8;  ///< tokens per unpacked_token_block: 16 int32 chains + 8 outputs
 inline constexpr std::size_t kChunkK = 1024;      ///< K per chunk of unpacked codes (16 KiB: stays in L1)
@@ -660,6 +663,7 @@ RANKQ_AVX512_KERNEL void run_prefill(const W4A8Args& a, std::size_t tile_begin, 
       for (std::size_t u = 0; u < tiles_here; ++u)
         unpack_tile_chunk(a, tile + u, g0, g1, codes.data() + u * chunk_bytes,
                           kChunkAsm ? scales.data() + u * kTileRows : nullptr, !kChunkAsm || full_blocks == 0);
+#if RANKQ_AVX512_FOLD_ASM
       if constexpr (kChunkAsm) {
         // The packed bytes of the next step (this pair's next chunk, or the next pair's first one): prefetched
         // into L2 a slice per token block, so the DRAM requests spread over this step's compute instead of
@@ -682,6 +686,7 @@ RANKQ_AVX512_KERNEL void run_prefill(const W4A8Args& a, std::size_t tile_begin, 
             fold_token_block_8(a, tile, codes.data(), scales.data(), init, mb * kPrefillTokens, g0, g1, first, last);
         }
       }
+#endif
       for (std::size_t u = 0; u < tiles_here; ++u)
         unpacked_tokens<kFold>(a, tile + u, codes.data() + u * chunk_bytes, full_blocks * kPrefillTokens, g0, g1,
                                first, last);
@@ -712,6 +717,6 @@ inline void w4a8_tiles<KernelPath::avx512_vnni>(const W4A8Args& a, std::size_t t
   avx512::run_w4a8_tiles(a, tile_begin, tile_end);
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 RANKQ_X86_CODE_END
 #endif

@@ -1,6 +1,8 @@
 // rankq/detail/kernels/w4a8_dispatch.hpp — includes every compiled W4A8 path and maps a KernelPath to it.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 
 #include "rankq/detail/platform.hpp"
@@ -18,10 +20,10 @@
 #include "rankq/detail/kernels/w4a8_avx_vnni.hpp"
 #endif
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 inline void w4a8_dispatch(KernelPath p, const W4A8Args& a, std::size_t t0, std::size_t t1) {
   dispatch_path(p, "w4a8_gemm", "W4A8", [&](auto path) { w4a8_tiles<decltype(path)::value>(a, t0, t1); });
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -2,13 +2,15 @@
 // arguments every W4A8 path receives. The kernel decides this layout; pack_w4() is its slave.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
 #include "rankq/activation.hpp"
 #include "rankq/uniform.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// One code block: 16 output rows x 8 consecutive K, as 64 bytes. Byte 4*r + i (r = row in tile, i = 0..3)
 /// holds t[r][k0 + i] in its low nibble and t[r][k0 + 4 + i] in its high nibble. So the low nibbles of a
@@ -55,4 +57,4 @@ struct W4A8Args {
   const float* bias = nullptr;  ///< N or null
 };
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -2,6 +2,8 @@
 // dotprod (sdot by element), register-blocked over up to 4 tokens x one 16-row tile. Design: docs/kernels.md.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include "rankq/detail/platform.hpp"
 
 #if RANKQ_NEON_PATHS
@@ -25,7 +27,7 @@
 // Micro-kernel contract (a "Micro" type): kTokens (tokens per register block), splits<MB>() (int32 registers per
 // 4-row quarter and token), chunk16<MB, S>(acc, blocks, x16) accumulating one 16-K chunk, rows(acc[t][j]) giving
 // one int32 lane per row.
-namespace rankq::detail::neon {
+RANKQ_NAMESPACE_BEGIN namespace detail::neon {
 
 /// Plain ARMv8: per quarter (4 rows x 4 K) vmull_s8 / vmlal_s8 into int16 (4 products per lane, |sum| <= 7680),
 /// then vpadalq_s16 into int32 pairs; a row's dot is the sum of its two pair lanes.
@@ -143,10 +145,10 @@ inline void w4a8_tiles_neon(const W4A8Args& a, std::size_t tile_begin, std::size
   }
 }
 
-}  // namespace rankq::detail::neon
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::neon
 
 #if RANKQ_NEON_DOTPROD_PATH
-namespace rankq::detail::neon_dotprod {
+RANKQ_NAMESPACE_BEGIN namespace detail::neon_dotprod {
 
 /// sdot: per quarter, 4 instructions per 16-K chunk and token. With 1-2 tokens the high-nibble products go to a
 /// second accumulator so that more independent sdot chains are in flight.
@@ -177,10 +179,10 @@ struct SdotMicro {
   }
 };
 
-}  // namespace rankq::detail::neon_dotprod
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::neon_dotprod
 #endif  // RANKQ_NEON_DOTPROD_PATH
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <>
 inline void w4a8_tiles<KernelPath::neon>(const W4A8Args& a, std::size_t tile_begin, std::size_t tile_end) {
@@ -194,6 +196,6 @@ inline void w4a8_tiles<KernelPath::neon_dotprod>(const W4A8Args& a, std::size_t 
 }
 #endif
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail
 
 #endif  // RANKQ_NEON_PATHS

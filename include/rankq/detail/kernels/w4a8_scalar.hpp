@@ -2,6 +2,8 @@
 // order, as reference_matmul (so it checks the packing itself), one row and one token at a time.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -11,7 +13,7 @@
 #include "rankq/kernel_path.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 
-namespace rankq::detail {
+RANKQ_NAMESPACE_BEGIN namespace detail {
 
 template <KernelPath P>
 void w4a8_tiles(const W4A8Args& a, std::size_t tile_begin, std::size_t tile_end);
@@ -66,4 +68,4 @@ inline void w4a8_tiles<KernelPath::scalar>(const W4A8Args& a, std::size_t tile_b
   }
 }
 
-}  // namespace rankq::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail

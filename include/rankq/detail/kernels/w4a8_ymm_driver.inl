@@ -6,7 +6,7 @@
 // unpack_code_half, load_row_values, load_rows, store_rows. The macros are undefined at the end.
 
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::RANKQ_YMM_NAMESPACE {
+RANKQ_NAMESPACE_BEGIN namespace detail::RANKQ_YMM_NAMESPACE {
 
 /// y[m0 .. m0+MR)[n0 .. n0+16) for one tile; a code block is two ymm halves (rows 0-7, rows 8-15). Per segment
 /// (a group cut at activation-block boundaries) the int32 dot products run 16 K per step; the primitive's partial
@@ -93,7 +93,7 @@ RANKQ_YMM_KERNEL void run_w4a8_tiles(const W4A8Args& a, std::size_t tile_begin, 
   }
 }
 
-}  // namespace rankq::detail::RANKQ_YMM_NAMESPACE
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::RANKQ_YMM_NAMESPACE
 RANKQ_X86_CODE_END
 
 #undef RANKQ_YMM_NAMESPACE

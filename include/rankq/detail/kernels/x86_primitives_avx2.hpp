@@ -2,6 +2,8 @@
 // unpack of a code-block half (8 rows), exact u8 x s8 dot products via vpmaddubsw, per-row scales, row I/O.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -11,7 +13,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::avx2 {
+RANKQ_NAMESPACE_BEGIN namespace detail::avx2 {
 
 /// Half h of a 64-byte code block (rows 8h..8h+7, bytes 32h..32h+31) as two u8 operands: lane r of `lo` holds
 /// t[8h+r][k0..k0+3], lane r of `hi` holds t[8h+r][k0+4..k0+7] (docs/formats.md §5).
@@ -81,6 +83,6 @@ RANKQ_AVX2_INLINE void store_rows(float* p, std::size_t rows, __m256 v0, __m256 
   std::memcpy(p, tmp, rows * sizeof(float));
 }
 
-}  // namespace rankq::detail::avx2
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::avx2
 RANKQ_X86_CODE_END
 #endif

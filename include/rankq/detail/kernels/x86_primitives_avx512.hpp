@@ -2,6 +2,8 @@
 // (nibble unpack, u8 x s8 dot product, per-row scales, masked row I/O); reusable by other packed-code kernels.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -11,7 +13,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::avx512 {
+RANKQ_NAMESPACE_BEGIN namespace detail::avx512 {
 
 /// One 64-byte code block (16 rows x 8 K) as two u8 operands: lane r of `lo` holds t[r][k0..k0+3],
 /// lane r of `hi` holds t[r][k0+4..k0+7] (docs/formats.md §5).
@@ -75,6 +77,6 @@ RANKQ_AVX512_INLINE __mmask16 row_mask(std::size_t rows) {
 RANKQ_AVX512_INLINE __m512 load_rows(const float* p, __mmask16 rows) { return _mm512_maskz_loadu_ps(rows, p); }
 RANKQ_AVX512_INLINE void store_rows(float* p, __mmask16 rows, __m512 v) { _mm512_mask_storeu_ps(p, rows, v); }
 
-}  // namespace rankq::detail::avx512
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::avx512
 RANKQ_X86_CODE_END
 #endif

@@ -2,6 +2,8 @@
 // Unpack, scales and row I/O are the AVX2 helpers (always inlined; their target is a subset of this one).
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -10,7 +12,7 @@
 
 #if RANKQ_X86_PATHS
 RANKQ_X86_CODE_BEGIN
-namespace rankq::detail::avx_vnni {
+RANKQ_NAMESPACE_BEGIN namespace detail::avx_vnni {
 
 using avx2::broadcast4;
 using avx2::load_row_values;
@@ -41,6 +43,6 @@ struct DotVnni {
   static RANKQ_AVXVNNI_INLINE __m256i finish(__m256i acc, Partial p) { return _mm256_add_epi32(acc, p); }
 };
 
-}  // namespace rankq::detail::avx_vnni
+}  RANKQ_NAMESPACE_END  // namespace rankq::detail::avx_vnni
 RANKQ_X86_CODE_END
 #endif

@@ -1,13 +1,15 @@
 // rankq/io/detail/checked.hpp — overflow-checked size arithmetic and UTF-8 validation for the file readers.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <string_view>
 
-namespace rankq::io::detail {
+RANKQ_NAMESPACE_BEGIN namespace io::detail {
 
 /// a + b, or false on overflow of std::uint64_t.
 inline bool add_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
@@ -85,4 +87,4 @@ inline std::string quote(std::string_view s) {
   return out + "'";
 }
 
-}  // namespace rankq::io::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::io::detail

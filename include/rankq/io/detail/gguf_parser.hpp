@@ -2,6 +2,8 @@
 // count, length, type, shape, offset and alignment before use). Include rankq/io/gguf.hpp instead.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +17,7 @@
 #include "rankq/io/gguf_file.hpp"
 #include "rankq/io/tensor.hpp"
 
-namespace rankq::io::detail {
+RANKQ_NAMESPACE_BEGIN namespace io::detail {
 
 inline constexpr int kGgufMaxArrayDepth = 8;     ///< arrays nested deeper than this are rejected
 inline constexpr std::uint32_t kGgufMaxDims = 4; ///< GGML_MAX_DIMS
@@ -249,4 +251,4 @@ struct GgufParser {
   }
 };
 
-}  // namespace rankq::io::detail
+}  RANKQ_NAMESPACE_END  // namespace rankq::io::detail

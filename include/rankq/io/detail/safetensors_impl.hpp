@@ -2,6 +2,8 @@
 // rankq/io/safetensors.hpp. Include that header instead.
 #pragma once
 
+#include "rankq/detail/abi.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -17,7 +19,7 @@
 #include "rankq/io/detail/checked.hpp"
 #include "rankq/io/tensor.hpp"
 
-namespace rankq::io {
+RANKQ_NAMESPACE_BEGIN namespace io {
 
 /// The content of a safetensors file: tensors by name (in name order) and the "__metadata__" string map.
 struct SafetensorsFile {
@@ -178,4 +180,4 @@ inline std::string safetensors_header(const std::map<std::string, RawTensor>& te
 }
 
 }  // namespace detail
-}  // namespace rankq::io
+}  RANKQ_NAMESPACE_END  // namespace rankq::io
