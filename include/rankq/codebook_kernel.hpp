@@ -102,8 +102,11 @@ inline void codebook_gemm(const QuantizedActivations& x, const PackedCodebook& w
   detail::check_path(o.path, fn);
   if (!detail::codebook_path_available(o.path))
     detail::throw_argument(fn, "options.path", std::string("= ") + to_string(o.path) + ": no codebook kernel for this path yet");
-  std::vector<std::int64_t> prefix;
-  std::vector<float> xs;
+  Workspace temporary;
+  detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
+  const std::size_t prefix_stride = x.padded / detail::kCodebookChunkK + 1;
+  std::int64_t* prefix = scratch.prefix.get(x.rows * prefix_stride);
+  float* xs = scratch.codebook_xs.get(x.rows * w.geo.groups);
   detail::codebook_activation_terms(x, w.geo.group, w.geo.groups, prefix, xs);
   detail::CodebookArgs a;
   a.packed = w.data.data();
@@ -116,13 +119,15 @@ inline void codebook_gemm(const QuantizedActivations& x, const PackedCodebook& w
   a.x_scales = x.scales.data();
   a.x_block = x.block;
   a.x_blocks = x.blocks;
-  a.x_prefix = prefix.data();
-  a.prefix_stride = x.padded / detail::kCodebookChunkK + 1;
-  a.xs = xs.data();
+  a.x_prefix = prefix;
+  a.prefix_stride = prefix_stride;
+  a.xs = xs;
   a.y = y.data;
   a.ldy = y.ld;
   a.bias = o.bias;
-  auto body = [&](std::size_t t0, std::size_t t1) { detail::codebook_dispatch(o.path, a, t0, t1); };
+  const detail::CodebookArgs* args = &a;  // one pointer captured: the hook's std::function does not allocate
+  const KernelPath path = o.path;
+  auto body = [args, path](std::size_t t0, std::size_t t1) { detail::codebook_dispatch(path, *args, t0, t1); };
   if (o.parallel && *o.parallel && w.tiles > 1)
     (*o.parallel)(w.tiles, body);
   else

@@ -76,35 +76,35 @@ inline PackedLowRankFactor pack_lowrank_factor(const UniformWeights& f, const ch
   return p;
 }
 
-/// Σ of each 16-value chunk of each row of int8 activations (the vpdpbusd paths' offset correction).
-inline std::vector<std::int32_t> activation_chunk_sums(const std::int8_t* x, std::size_t stride, std::size_t M,
-                                                       std::size_t chunks) {
-  std::vector<std::int32_t> out(M * chunks);
+/// Σ of each 16-value chunk of each row of int8 activations (the vpdpbusd paths' offset correction): M · chunks.
+inline void activation_chunk_sums(const std::int8_t* x, std::size_t stride, std::size_t M, std::size_t chunks,
+                                  std::int32_t* out) {
   for (std::size_t m = 0; m < M; ++m)
     for (std::size_t c = 0; c < chunks; ++c) {
       std::int32_t s = 0;
       for (std::size_t j = 0; j < kLowRankChunk; ++j) s += x[m * stride + c * kLowRankChunk + j];
       out[m * chunks + c] = s;
     }
-  return out;
 }
 
-/// Arguments of one factor's product for the int8 activations `x` (its scales taken per 16-chunk).
+/// Arguments of one factor's product for the int8 activations `x` (its scales taken per 16-chunk). The per-chunk
+/// scales and sums go to the scratch's buffers of `stage` (0: x·A, 1: t_q·B), so both passes can be alive at once.
 struct LowRankPass {
-  std::vector<float> scales;
-  std::vector<std::int32_t> sums;
   LowRankArgs args;
   LowRankPass(const PackedLowRankFactor& f, const QuantizedActivations& x, float* out, std::size_t ldo, bool accumulate,
-              const float* bias)
-      : scales(activation_chunk_scales(x, f.chunks)), sums(activation_chunk_sums(x.values.data(), x.padded, x.rows, f.chunks)) {
+              const float* bias, KernelScratch& scratch, int stage) {
+    float* scales = scratch.chunk_scales[stage].get(x.rows * f.chunks);
+    std::int32_t* sums = scratch.chunk_sums[stage].get(x.rows * f.chunks);
+    activation_chunk_scales(x, f.chunks, scales);
+    activation_chunk_sums(x.values.data(), x.padded, x.rows, f.chunks, sums);
     args.packed = f.data.data();
     args.rows = f.rows;
     args.chunks = f.chunks;
     args.M = x.rows;
     args.x = x.values.data();
     args.x_stride = x.padded;
-    args.x_scales = scales.data();
-    args.x_sums = sums.data();
+    args.x_scales = scales;
+    args.x_sums = sums;
     args.out = out;
     args.ldo = ldo;
     args.accumulate = accumulate;
@@ -113,7 +113,8 @@ struct LowRankPass {
 };
 
 inline void run_lowrank_pass(const LowRankArgs& a, std::size_t tiles, KernelPath path, const ParallelFor* parallel) {
-  auto body = [&](std::size_t t0, std::size_t t1) { lowrank_dispatch(path, a, t0, t1); };
+  const LowRankArgs* args = &a;  // one pointer captured: the hook's std::function does not allocate
+  auto body = [args, path](std::size_t t0, std::size_t t1) { lowrank_dispatch(path, *args, t0, t1); };
   if (parallel && *parallel && tiles > 1)
     (*parallel)(tiles, body);
   else
@@ -132,14 +133,13 @@ inline void check_lowrank_shapes(const QuantizedActivations& x, const PackedLowR
                                 std::to_string(lr.a_t.chunks * kLowRankChunk));
 }
 
-/// Stage 1 and 2 of the correction on a kernel path: t = x·A (M x k floats) and t_q = Q(t) (x's format, padded to
-/// round_up(k, 16)). Parallel over 16-rank tiles.
+/// Stage 1 and 2 of the correction on a kernel path: t = x·A (x.rows x k floats, written whole) and t_q = Q(t)
+/// (x's format, padded to round_up(k, 16)). Parallel over 16-rank tiles.
 inline void lowrank_project(const QuantizedActivations& x, const PackedLowRank& lr, KernelPath path,
-                            const ParallelFor* parallel, std::vector<float>& t, QuantizedActivations& t_q) {
-  t.assign(x.rows * lr.rank, 0.0f);
-  const LowRankPass pass(lr.a_t, x, t.data(), lr.rank, false, nullptr);
+                            const ParallelFor* parallel, float* t, QuantizedActivations& t_q, KernelScratch& scratch) {
+  const LowRankPass pass(lr.a_t, x, t, lr.rank, false, nullptr, scratch, 0);
   run_lowrank_pass(pass.args, lr.a_t.tiles, path, parallel);
-  quantize_activations(MatrixView<const float>(t.data(), x.rows, lr.rank), x.format, t_q, lr.b_t.chunks * kLowRankChunk);
+  quantize_activations(MatrixView<const float>(t, x.rows, lr.rank), x.format, t_q, lr.b_t.chunks * kLowRankChunk);
 }
 
 /// The whole correction alone on a kernel path (for tests): t, t_q and u = t_q·B (M x N), no output rounding.
@@ -148,9 +148,11 @@ inline void lowrank_correction_kernel(const QuantizedActivations& x, const Packe
   constexpr const char* fn = "lowrank_correction_kernel";
   check_path(path, fn);
   check_lowrank_shapes(x, lr, fn);
-  lowrank_project(x, lr, path, parallel, out.t, out.t_q);
+  KernelScratch scratch;
+  out.t.assign(x.rows * lr.rank, 0.0f);
+  lowrank_project(x, lr, path, parallel, out.t.data(), out.t_q, scratch);
   out.u.assign(x.rows * lr.out_features, 0.0f);
-  const LowRankPass pass(lr.b_t, out.t_q, out.u.data(), lr.out_features, false, nullptr);
+  const LowRankPass pass(lr.b_t, out.t_q, out.u.data(), lr.out_features, false, nullptr, scratch, 1);
   run_lowrank_pass(pass.args, lr.b_t.tiles, path, parallel);
 }
 }  // namespace detail
@@ -198,10 +200,12 @@ inline void lqer_gemm(const QuantizedActivations& x, const PackedW4& w, const Pa
     detail::throw_argument(fn, "y", "has shape " + std::to_string(y.rows) + "x" + std::to_string(y.cols) + ", expected " +
                                         std::to_string(x.rows) + "x" + std::to_string(w.rows));
   detail::check_path(o.path, fn);
+  Workspace temporary;
+  detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
   // Stages 1-2 (tiny: k x K and M x k): t = x·A, t_q = Q(t).
-  std::vector<float> t;
-  QuantizedActivations t_q;
-  detail::lowrank_project(x, lr, o.path, o.parallel, t, t_q);
+  float* t = scratch.lowrank_t.get(x.rows * lr.rank);
+  QuantizedActivations& t_q = scratch.lowrank_tq;
+  detail::lowrank_project(x, lr, o.path, o.parallel, t, t_q, scratch);
   // Stage 3 is fused into w4a8_gemm through its parallel-for hook: w4a8_gemm partitions its 16-row tiles and calls
   // body(t0, t1); we run that body on blocks of tiles and, right after each block, add (+ u) + bias to the rows
   // it has just written, from the same rows of Bᵀ (one 16-row tile of Bᵀ per W4A8 tile). A block is as many tiles
@@ -209,32 +213,40 @@ inline void lqer_gemm(const QuantizedActivations& x, const PackedW4& w, const Pa
   // whole range: switching between the W4A8 and Bᵀ streams every few tiles measured 4-5 % of the decode time slower
   // from DRAM (docs/lqer.md §8). If w4a8_gemm does not partition by tiles (one tile, or a future partition), the
   // correction runs as a second pass instead: the same per-row arithmetic, so y is identical either way.
-  const detail::LowRankPass pass(lr.b_t, t_q, y.data, y.ld, true, o.bias);
+  const detail::LowRankPass pass(lr.b_t, t_q, y.data, y.ld, true, o.bias, scratch, 1);
   static_assert(detail::kLowRankRows == detail::kTileRows, "W4A8 and low-rank tiles cover the same 16 rows");
   constexpr std::size_t kFuseOutputBytes = std::size_t(256) << 10;
   const std::size_t fuse_tiles = std::max<std::size_t>(8, kFuseOutputBytes / (x.rows * detail::kTileRows * sizeof(float)));
-  bool fused = false;
-  const ParallelFor hook = [&](std::size_t count, const std::function<void(std::size_t, std::size_t)>& body) {
-    if (count != w.tiles) {  // not a partition of tiles: run it as given
-      if (o.parallel && *o.parallel) (*o.parallel)(count, body); else body(0, count);
+  // Everything the hook needs behind one pointer, so neither std::function below allocates.
+  struct Fusion {
+    std::size_t tiles, fuse_tiles;
+    const ParallelFor* parallel;
+    KernelPath path;
+    const detail::LowRankArgs* args;
+    bool fused;
+  } fusion{w.tiles, fuse_tiles, o.parallel, o.path, &pass.args, false};
+  const ParallelFor hook = [f = &fusion](std::size_t count, const std::function<void(std::size_t, std::size_t)>& body) {
+    if (count != f->tiles) {  // not a partition of tiles: run it as given
+      if (f->parallel && *f->parallel) (*f->parallel)(count, body); else body(0, count);
       return;
     }
-    fused = true;
-    auto both = [&](std::size_t t0, std::size_t t1) {
-      for (std::size_t tile = t0; tile < t1; tile += fuse_tiles) {
-        const std::size_t end = std::min(t1, tile + fuse_tiles);
-        body(tile, end);
-        detail::lowrank_dispatch(o.path, pass.args, tile, end);
+    f->fused = true;
+    const std::function<void(std::size_t, std::size_t)>* main_body = &body;
+    auto both = [f, main_body](std::size_t t0, std::size_t t1) {
+      for (std::size_t tile = t0; tile < t1; tile += f->fuse_tiles) {
+        const std::size_t end = std::min(t1, tile + f->fuse_tiles);
+        (*main_body)(tile, end);
+        detail::lowrank_dispatch(f->path, *f->args, tile, end);
       }
     };
-    if (o.parallel && *o.parallel) (*o.parallel)(count, both); else both(0, count);
+    if (f->parallel && *f->parallel) (*f->parallel)(count, both); else both(0, count);
   };
   W4A8Options main = o;
   main.bias = nullptr;
   // A single tile is never handed to the hook (w4a8_gemm runs it inline); neither is anything without a hook.
   main.parallel = w.tiles > 1 ? &hook : o.parallel;
   w4a8_gemm(x, w, y, main);
-  if (!fused) detail::run_lowrank_pass(pass.args, lr.b_t.tiles, o.path, o.parallel);
+  if (!fusion.fused) detail::run_lowrank_pass(pass.args, lr.b_t.tiles, o.path, o.parallel);
 }
 
 /// Float activations in: quantizes X with `format` on o.path (into `scratch`, reused across calls), then lqer_gemm.

@@ -17,6 +17,7 @@
 #include "rankq/kernel_path.hpp"
 #include "rankq/matrix.hpp"
 #include "rankq/threading.hpp"
+#include "rankq/workspace.hpp"
 #include "rankq/uniform.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 #include "rankq/detail/kernels/w4a8_scalar.hpp"
@@ -93,6 +94,7 @@ struct W4A8Options {
   KernelPath path = best_supported_path();  ///< run-time dispatch; set a path explicitly to opt out
   const ParallelFor* parallel = nullptr;    ///< null: run on the calling thread
   const float* bias = nullptr;              ///< N floats or null
+  Workspace* workspace = nullptr;           ///< the caller's reusable scratch; null: a temporary one per call
 };
 
 namespace detail {
@@ -117,9 +119,11 @@ inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixVi
     detail::throw_argument(fn, "y", "has shape " + std::to_string(y.rows) + "x" + std::to_string(y.cols) + ", expected " +
                                         std::to_string(x.rows) + "x" + std::to_string(w.rows));
   detail::check_path(o.path, fn);
+  Workspace temporary;
+  detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
   // Float group sums of the dequantized activations (the offset term), shared by every row.
-  std::vector<float> xsum(x.rows * w.geo.groups);
-  detail::activation_group_sums(x, w.geo.group, w.geo.groups, xsum.data(), o.path);
+  float* xsum = scratch.group_sums.get(x.rows * w.geo.groups);
+  detail::activation_group_sums(x, w.geo.group, w.geo.groups, xsum, o.path);
   detail::W4A8Args a;
   a.packed = w.data.data();
   a.geo = w.geo;
@@ -132,15 +136,14 @@ inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixVi
   a.x_scales = x.scales.data();
   a.x_block = x.block;
   a.x_blocks = x.blocks;
-  a.xsum = xsum.data();
+  a.xsum = xsum;
   a.y = y.data;
   a.ldy = y.ld;
   a.bias = o.bias;
   // Symmetric weights x per-token activations: exact integer group sums for the folded zero point (the avx512vnni
   // path; the others subtract z·xsum in float).
-  std::vector<std::int32_t> xqsum;
   if (!w.geo.has_offsets && x.blocks == 1 && o.path == KernelPath::avx512_vnni) {
-    xqsum.resize(x.rows * w.geo.groups);
+    std::int32_t* xqsum = scratch.group_qsums.get(x.rows * w.geo.groups);
     for (std::size_t m = 0; m < x.rows; ++m) {
       const std::int8_t* q = x.values.data() + m * x.padded;
       for (std::size_t g = 0; g < w.geo.groups; ++g) {
@@ -149,9 +152,12 @@ inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixVi
         xqsum[m * w.geo.groups + g] = c;
       }
     }
-    a.xqsum = xqsum.data();
+    a.xqsum = xqsum;
   }
-  auto body = [&](std::size_t t0, std::size_t t1) { detail::w4a8_dispatch(o.path, a, t0, t1); };
+  // One pointer captured: the std::function the hook receives stores it without allocating.
+  const detail::W4A8Args* args = &a;
+  const KernelPath path = o.path;
+  auto body = [args, path](std::size_t t0, std::size_t t1) { detail::w4a8_dispatch(path, *args, t0, t1); };
   if (o.parallel && *o.parallel && w.tiles > 1)
     (*o.parallel)(w.tiles, body);
   else

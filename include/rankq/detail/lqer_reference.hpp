@@ -44,10 +44,13 @@ inline float factor_chunk_scale(const UniformWeights& f, std::size_t row, std::s
 }
 
 /// out[m * chunks + c] = the activation scale of columns 16c .. 16c+15 of token m (x.block is 16, 32 or padded).
-inline std::vector<float> activation_chunk_scales(const QuantizedActivations& x, std::size_t chunks) {
-  std::vector<float> out(x.rows * chunks);
+inline void activation_chunk_scales(const QuantizedActivations& x, std::size_t chunks, float* out) {
   for (std::size_t m = 0; m < x.rows; ++m)
     for (std::size_t c = 0; c < chunks; ++c) out[m * chunks + c] = x.scale(m, c * kLowRankChunk / x.block);
+}
+inline std::vector<float> activation_chunk_scales(const QuantizedActivations& x, std::size_t chunks) {
+  std::vector<float> out(x.rows * chunks);
+  activation_chunk_scales(x, chunks, out.data());
   return out;
 }
 

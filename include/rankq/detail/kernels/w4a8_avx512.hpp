@@ -11,6 +11,7 @@
 
 #include "rankq/kernel_path.hpp"
 #include "rankq/detail/x86_targets.hpp"
+#include "rankq/detail/grow_buffer.hpp"
 #include "rankq/detail/kernels/stream_prefetch.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 #include "rankq/detail/kernels/x86_primitives_avx512.hpp"
@@ -647,9 +648,13 @@ RANKQ_AVX512_KERNEL void run_prefill(const W4A8Args& a, std::size_t tile_begin, 
   // broadcasts, is the limit, and one tile at a time reads them in address order (side driver, cold weights,
   // M = 8: ~300 GOP/s single tile against ~270 in pairs).
   const std::size_t tiles_per_step = kChunkAsm && full_blocks >= 2 ? 2 : 1;
-  AlignedBuffer<std::uint8_t> codes(tiles_per_step * chunk_bytes);
-  AlignedBuffer<float> scales(kChunkAsm ? chunk * kFoldScaleStride : 0);
-  AlignedBuffer<std::int32_t> fold_init(full_blocks * groups * kPrefillTokens);
+  // Per-thread scratch that only grows: after a thread's first call of a shape, no allocation (docs/kernels.md §5).
+  thread_local GrowBuffer<std::uint8_t> codes_buffer;
+  thread_local GrowBuffer<float> scales_buffer;
+  thread_local GrowBuffer<std::int32_t> fold_init_buffer;
+  std::uint8_t* const codes = codes_buffer.get(tiles_per_step * chunk_bytes);
+  float* const scales = kChunkAsm ? scales_buffer.get(chunk * kFoldScaleStride) : nullptr;
+  std::int32_t* const fold_init = fold_init_buffer.get(full_blocks * groups * kPrefillTokens);
   for (std::size_t mb = 0; mb < full_blocks; ++mb)
     for (std::size_t g = 0; g < groups; ++g)
       for (std::size_t t = 0; t < kPrefillTokens; ++t)
@@ -661,8 +666,8 @@ RANKQ_AVX512_KERNEL void run_prefill(const W4A8Args& a, std::size_t tile_begin, 
       const std::size_t g1 = std::min(groups, g0 + chunk);
       const bool first = g0 == 0, last = g1 == groups;
       for (std::size_t u = 0; u < tiles_here; ++u)
-        unpack_tile_chunk(a, tile + u, g0, g1, codes.data() + u * chunk_bytes,
-                          kChunkAsm ? scales.data() + u * kTileRows : nullptr, !kChunkAsm || full_blocks == 0);
+        unpack_tile_chunk(a, tile + u, g0, g1, codes + u * chunk_bytes,
+                          kChunkAsm ? scales + u * kTileRows : nullptr, !kChunkAsm || full_blocks == 0);
 #if RANKQ_AVX512_FOLD_ASM
       if constexpr (kChunkAsm) {
         // The packed bytes of the next step (this pair's next chunk, or the next pair's first one): prefetched
@@ -678,17 +683,17 @@ RANKQ_AVX512_KERNEL void run_prefill(const W4A8Args& a, std::size_t tile_begin, 
             for (std::size_t l = mb * next_lines / full_blocks; l < (mb + 1) * next_lines / full_blocks; ++l)
               _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T1);
           }
-          const std::int32_t* init = fold_init.data() + (mb * groups + g0) * kPrefillTokens;
+          const std::int32_t* init = fold_init + (mb * groups + g0) * kPrefillTokens;
           if (tiles_here == 2)
-            fold_token_block_8x2(a, tile, codes.data(), codes.data() + chunk_bytes, scales.data(), init,
+            fold_token_block_8x2(a, tile, codes, codes + chunk_bytes, scales, init,
                                  mb * kPrefillTokens, g0, g1, first, last);
           else
-            fold_token_block_8(a, tile, codes.data(), scales.data(), init, mb * kPrefillTokens, g0, g1, first, last);
+            fold_token_block_8(a, tile, codes, scales, init, mb * kPrefillTokens, g0, g1, first, last);
         }
       }
 #endif
       for (std::size_t u = 0; u < tiles_here; ++u)
-        unpacked_tokens<kFold>(a, tile + u, codes.data() + u * chunk_bytes, full_blocks * kPrefillTokens, g0, g1,
+        unpacked_tokens<kFold>(a, tile + u, codes + u * chunk_bytes, full_blocks * kPrefillTokens, g0, g1,
                                first, last);
     }
   }

@@ -1,0 +1,184 @@
+// rankq/linear.hpp — prepared linear layers for engines: pack once at load time, then forward(x, y, context)
+// many times with no heap allocation (docs/kernels.md §8).
+//
+//   rankq::Linear layer = rankq::Linear::from_uniform(quantized_weights);   // or from_mxint / _lqer / _codebook
+//   rankq::ThreadPool pool(2);
+//   rankq::ParallelFor hook = pool.hook();
+//   rankq::Context ctx(&hook);                                               // one per calling thread
+//   layer.forward(x, y, ctx);                                                // y (M x N) = x (M x K) · Ŵᵀ + bias
+#pragma once
+
+#include "rankq/detail/abi.hpp"
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rankq/activation.hpp"
+#include "rankq/codebook_kernel.hpp"
+#include "rankq/error.hpp"
+#include "rankq/kernel_path.hpp"
+#include "rankq/lowrank_kernel.hpp"
+#include "rankq/matrix.hpp"
+#include "rankq/mxint.hpp"
+#include "rankq/reference.hpp"
+#include "rankq/threading.hpp"
+#include "rankq/uniform.hpp"
+#include "rankq/w4a8.hpp"
+#include "rankq/workspace.hpp"
+
+RANKQ_NAMESPACE_BEGIN
+
+/// What a calling thread brings to Linear::forward: the thread-pool hook (null = run on the calling thread) and
+/// its reusable workspace. One Context per thread that calls layers concurrently; reuse it for every layer.
+class Context {
+ public:
+  explicit Context(const ParallelFor* parallel = nullptr) : parallel_(parallel) {}
+  const ParallelFor* parallel() const { return parallel_; }
+  void set_parallel(const ParallelFor* parallel) { parallel_ = parallel; }
+  Workspace& workspace() { return workspace_; }
+
+ private:
+  const ParallelFor* parallel_;
+  Workspace workspace_;
+};
+
+/// The kernel family a Linear runs.
+enum class LinearKind : std::uint8_t {
+  w4a8 = 0,      ///< uniform or MXINT weights of 2-4 bits, packed W4A8 kernels
+  lqer = 1,      ///< w4a8 plus the fused 8-bit low-rank correction (LQER / L²QER)
+  codebook = 2,  ///< LCQ rank-k codebook weights, codebook kernels
+};
+
+inline const char* to_string(LinearKind k) {
+  switch (k) {
+    case LinearKind::w4a8: return "w4a8";
+    case LinearKind::lqer: return "lqer";
+    case LinearKind::codebook: return "codebook";
+  }
+  return "unknown";
+}
+
+/// Options of a prepared layer; the defaults are what an engine wants.
+struct LinearOptions {
+  ActivationFormat activation{};           ///< how forward quantizes x (int8 per token by default)
+  KernelPath path = best_supported_path();  ///< run-time dispatch; set a path explicitly to opt out
+  std::vector<float> bias{};               ///< empty or N floats
+};
+
+/// A prepared linear layer: owns its packed weights (and factors or codebooks), its activation format, kernel
+/// path and bias, all validated once at construction. forward is const and thread-safe for distinct Contexts.
+class Linear {
+ public:
+  /// Uniform weights of 2-4 bits (any group size, symmetric or asymmetric, f16 or f32 scales).
+  static Linear from_uniform(const UniformWeights& w, LinearOptions o = {}) {
+    return from_uniform_as(w, std::move(o), "Linear::from_uniform");
+  }
+  /// MXINT weights of 2-4 bits: run as their exact uniform form (to_uniform).
+  static Linear from_mxint(const MxTensor& w, LinearOptions o = {}) {
+    constexpr const char* fn = "Linear::from_mxint";
+    if (w.format.bits > 4)
+      detail::throw_argument(fn, "w", "has " + std::to_string(w.format.bits) +
+                                          "-bit elements: the packed W4A8 kernels take 2-4 bits (8-bit weights have no "
+                                          "packed kernel yet; run them with reference_matmul)");
+    return from_uniform_as(to_uniform(w), std::move(o), fn);
+  }
+  /// LQER / L²QER: uniform (or MXINT via to_uniform) weights of 2-4 bits plus their 8-bit correction factors.
+  static Linear from_lqer(const UniformWeights& w, const LowRankCorrection& c, LinearOptions o = {}) {
+    constexpr const char* fn = "Linear::from_lqer";
+    check_w4(w, fn, "w");
+    if (c.in_features != w.cols || c.out_features != w.rows)
+      detail::throw_argument(fn, "c", "is a correction for " + std::to_string(c.out_features) + "x" +
+                                          std::to_string(c.in_features) + " weights but w is " + std::to_string(w.rows) +
+                                          "x" + std::to_string(w.cols));
+    Linear l(LinearKind::lqer, w.rows, w.cols, std::move(o), fn);
+    l.w4_ = pack_w4(w);
+    l.lowrank_ = pack_lowrank(c);
+    return l;
+  }
+  /// LCQ codebook weights (2-4 bits, rank 1-4).
+  static Linear from_codebook(const CodebookWeights& w, LinearOptions o = {}) {
+    constexpr const char* fn = "Linear::from_codebook";
+    Linear l(LinearKind::codebook, w.rows, w.cols, std::move(o), fn);
+    if (!detail::codebook_path_available(l.opt_.path))
+      detail::throw_argument(fn, "o.path", std::string("= ") + to_string(l.opt_.path) + ": no codebook kernel for this path");
+    l.codebook_ = pack_codebook(w);
+    return l;
+  }
+
+  LinearKind kind() const { return kind_; }
+  std::size_t in_features() const { return in_; }    ///< K
+  std::size_t out_features() const { return out_; }  ///< N
+  KernelPath path() const { return opt_.path; }
+  const ActivationFormat& activation_format() const { return opt_.activation; }
+  /// Bytes of packed data this layer holds (weights, factors, codebook tables, bias).
+  std::size_t size_bytes() const {
+    return w4_.data.size() + lowrank_.size_bytes() + codebook_.size_bytes() + opt_.bias.size() * sizeof(float);
+  }
+
+  /// y (M x N, row stride y.ld) = Q(x) (M x K) · Ŵᵀ (+ correction) (+ bias): the same results as the layer's
+  /// kernel function (w4a8_linear / lqer_linear / codebook_gemm) on path(). After the first call with a given M
+  /// on a Context, later calls allocate nothing.
+  void forward(MatrixView<const float> x, MatrixView<float> y, Context& ctx) const {
+    constexpr const char* fn = "Linear::forward";
+    detail::check_view(x, fn, "x");
+    if (x.cols != in_)
+      detail::throw_argument(fn, "x", "has K = " + std::to_string(x.cols) + " columns but the layer takes " + std::to_string(in_));
+    if (x.rows == 0) detail::throw_argument(fn, "x", "has no rows");
+    detail::check_view(y, fn, "y");
+    if (y.rows != x.rows || y.cols != out_)
+      detail::throw_argument(fn, "y", "has shape " + std::to_string(y.rows) + "x" + std::to_string(y.cols) +
+                                          ", expected " + std::to_string(x.rows) + "x" + std::to_string(out_));
+    Workspace& ws = ctx.workspace();
+    W4A8Options o;
+    o.path = opt_.path;
+    o.parallel = ctx.parallel();
+    o.bias = opt_.bias.empty() ? nullptr : opt_.bias.data();
+    o.workspace = &ws;
+    QuantizedActivations& xq = ws.activations();
+    const std::size_t padded = kind_ == LinearKind::codebook ? codebook_.padded : w4_.padded;
+    quantize_activations(x, opt_.activation, xq, padded, opt_.path);
+    switch (kind_) {
+      case LinearKind::w4a8: return w4a8_gemm(xq, w4_, y, o);
+      case LinearKind::lqer: return lqer_gemm(xq, w4_, lowrank_, y, o);
+      case LinearKind::codebook: return codebook_gemm(xq, codebook_, y, o);
+    }
+  }
+
+ private:
+  Linear(LinearKind kind, std::size_t out, std::size_t in, LinearOptions o, const char* fn)
+      : kind_(kind), out_(out), in_(in), opt_(std::move(o)) {
+    if (out == 0 || in == 0) detail::throw_argument(fn, "w", "is empty");
+    detail::check_format(opt_.activation, fn);
+    if (!path_supported(opt_.path))
+      detail::throw_argument(fn, "o.path", std::string("= ") + to_string(opt_.path) +
+                                               ": not compiled into this binary or not supported by this CPU");
+    if (!opt_.bias.empty() && opt_.bias.size() != out)
+      detail::throw_argument(fn, "o.bias", "has " + std::to_string(opt_.bias.size()) + " values, expected N = " +
+                                               std::to_string(out) + " (or none)");
+    for (float b : opt_.bias)
+      if (!std::isfinite(b)) detail::throw_argument(fn, "o.bias", "has a non-finite value");
+  }
+  static void check_w4(const UniformWeights& w, const char* fn, const char* name) {
+    if (w.format.bits < 2 || w.format.bits > 4)
+      detail::throw_argument(fn, name, "has " + std::to_string(w.format.bits) +
+                                           "-bit codes: the packed W4A8 kernels take 2-4 bits (8-bit weights have no "
+                                           "packed kernel yet; run them with reference_matmul)");
+  }
+  static Linear from_uniform_as(const UniformWeights& w, LinearOptions o, const char* fn) {
+    check_w4(w, fn, "w");
+    Linear l(LinearKind::w4a8, w.rows, w.cols, std::move(o), fn);
+    l.w4_ = pack_w4(w);
+    return l;
+  }
+
+  LinearKind kind_;
+  std::size_t out_, in_;
+  LinearOptions opt_;
+  PackedW4 w4_;
+  PackedLowRank lowrank_;
+  PackedCodebook codebook_;
+};
+
+RANKQ_NAMESPACE_END  // namespace rankq
