@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Quick start, step 2 (and what CI runs): the whole test suite.
-#  1. x86-64 builds: scalar (SIMD off), avx2, native, asan-ubsan — configure, build, ctest (warnings are errors)
-#  2. AArch64 cross builds (plain NEON and +dotprod) of the kernel tests, run under qemu-aarch64
-#  3. bounded libFuzzer runs of every file reader
+#  1. x86-64 builds: scalar (SIMD off), native (GCC), native (Clang), asan-ubsan — configure, build, ctest
+#     (warnings are errors)
+#  2. x86-64 dispatch: the kernel tests built with no ISA flags (as an engine builds them) run natively, under
+#     qemu-x86_64 -cpu Haswell-v4 (must dispatch avx2, no AVX-512 instruction may run) and -cpu Nehalem (scalar),
+#     plus test_mixed_flags (baseline, -mavx2 and -march=native copies of the kernel tests in one program)
+#  3. AArch64 cross builds (plain NEON and +dotprod) of the kernel tests, run under qemu-aarch64
+#  4. bounded libFuzzer runs of every file reader
 # Ends with one line "test-all: N passed, N failed" (N = test programs across all configurations).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,10 +40,10 @@ run_step() {  # $1 = name, rest = command; output goes to a log and is shown on 
   elif [[ " ${failed_steps[*]-} " == *" $name "* ]]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
 }
 
-for preset in ci-scalar ci-avx2 ci-native ci-asan-ubsan; do
+for preset in ci-scalar ci-native ci-clang ci-asan-ubsan; do
   run_step "$preset" cmake --workflow --preset "$preset" --fresh
 done
-for extra in scripts/test-aarch64.sh scripts/test-fuzz.sh; do
+for extra in scripts/test-x86-dispatch.sh scripts/test-aarch64.sh scripts/test-fuzz.sh; do
   [[ -x "$extra" ]] && run_step "$(basename "$extra" .sh)" "$extra"
 done
 

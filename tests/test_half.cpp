@@ -12,10 +12,14 @@
 
 #if RANKQ_ARCH_X86_64 && RANKQ_GNU_COMPATIBLE
 #include <immintrin.h>
+// The vector forms: Clang's scalar _cvtss_sh/_cvtsh_ss macros use C99 compound literals (-Wpedantic).
 __attribute__((target("f16c"))) static std::uint16_t hw_float_to_half(float f) {
-  return static_cast<std::uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m128i h = _mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return static_cast<std::uint16_t>(_mm_extract_epi16(h, 0));
 }
-__attribute__((target("f16c"))) static float hw_half_to_float(std::uint16_t h) { return _cvtsh_ss(h); }
+__attribute__((target("f16c"))) static float hw_half_to_float(std::uint16_t h) {
+  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
 #endif
 
 using namespace rankq;
