@@ -45,14 +45,11 @@ endfunction()
 # Where the real model data lives (never copied into the repository).
 set(RANKQ_SHARED_DATA_DIR "${PROJECT_SOURCE_DIR}/../shared/data" CACHE PATH "Directory with stories260K etc.")
 
-# Build-time only: Eigen's heavy decompositions instantiated once per build (cmake/eigen_instances.*) instead of
-# in every test/benchmark/example translation unit that includes svd.hpp or lqer.hpp. Same flags as the users.
+# rankq's own Eigen-using tests, benchmarks and examples link rankq::eigen_instances (CMakeLists.txt), so Eigen's
+# heavy decompositions are compiled once per build instead of in every TU that includes svd.hpp or lqer.hpp.
+if(RANKQ_IS_TOP_LEVEL AND TARGET rankq_eigen_instances)
+  rankq_configure_target(rankq_eigen_instances)
+endif()
 function(rankq_use_eigen_instances target)
-  if(NOT TARGET rankq_eigen_instances)
-    add_library(rankq_eigen_instances STATIC ${PROJECT_SOURCE_DIR}/cmake/eigen_instances.cpp)
-    target_link_libraries(rankq_eigen_instances PUBLIC Eigen3::Eigen)
-    rankq_configure_target(rankq_eigen_instances)
-  endif()
-  target_compile_options(${target} PRIVATE -include ${PROJECT_SOURCE_DIR}/cmake/eigen_instances.hpp)
-  target_link_libraries(${target} PRIVATE rankq_eigen_instances)
+  target_link_libraries(${target} PRIVATE rankq::eigen_instances)
 endfunction()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # AArch64 CI under qemu-user: cross-builds the kernel tests twice (plain ARMv8 NEON, and armv8.2-a+dotprod),
 # runs them with ctest through the toolchain's emulator, and checks which kernel paths actually ran:
-#   build/aarch64          -march=armv8-a, run on an emulated Cortex-A53 (ARMv8.0: any newer instruction faults)
-#                          -> best path must be neon
+#   build/aarch64          -march=armv8-a (as an engine builds them), run on an emulated Cortex-A53 (ARMv8.0: any
+#                          newer instruction faults) -> best path must be neon; then the same binaries on qemu's
+#                          default CPU (has dotprod) -> run-time dispatch must pick neondot
 #   build/aarch64-dotprod  -march=armv8.2-a+dotprod, run on qemu's default CPU (has dotprod, HWCAP_ASIMDDP)
 #                          -> best path must be neondot, and run-time detection must say neon on a Cortex-A53
 # Ends with one ctest-style line over both builds: "N% tests passed, F tests failed out of T".
@@ -57,6 +58,7 @@ run_build() {  # $1 = RANKQ_ISA, $2 = QEMU_CPU for the test run ("" = qemu's def
 }
 
 run_build aarch64 cortex-a53 neon
+run_build aarch64 "" neondot   # same build (nothing to rebuild): the dotprod path chosen at run time
 run_build aarch64-dotprod "" neondot
 
 # Run-time detection (HWCAP_ASIMDDP) must also say "no dotprod" on a CPU without it. This binary promises

@@ -83,7 +83,7 @@ constexpr KernelPath compiled_default_path() {
   return KernelPath::avx_vnni;
 #elif RANKQ_COMPILED_AVX2
   return KernelPath::avx2;
-#elif RANKQ_NEON_DOTPROD_PATH
+#elif RANKQ_COMPILED_NEON_DOTPROD
   return KernelPath::neon_dotprod;
 #elif RANKQ_NEON_PATHS
   return KernelPath::neon;

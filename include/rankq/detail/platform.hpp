@@ -33,16 +33,23 @@
 #define RANKQ_X86_PATHS 0
 #endif
 
-// NEON is baseline on AArch64; the dot-product path needs the compiler flag (+dotprod).
+// NEON is baseline on AArch64. The dot-product path is compiled into every AArch64 GCC/Clang build and picked
+// at run time (HWCAP_ASIMDDP): in a TU without +dotprod its one sdot instruction is emitted through inline
+// assembly (neon_primitives.hpp), so no -march flag is needed for it.
 #if RANKQ_ARCH_AARCH64 && !RANKQ_SIMD_DISABLED
 #define RANKQ_NEON_PATHS 1
 #else
 #define RANKQ_NEON_PATHS 0
 #endif
-#if RANKQ_NEON_PATHS && defined(__ARM_FEATURE_DOTPROD)
+#if RANKQ_NEON_PATHS && (defined(__ARM_FEATURE_DOTPROD) || RANKQ_GNU_COMPATIBLE)
 #define RANKQ_NEON_DOTPROD_PATH 1
 #else
 #define RANKQ_NEON_DOTPROD_PATH 0
+#endif
+#if RANKQ_NEON_PATHS && defined(__ARM_FEATURE_DOTPROD)
+#define RANKQ_COMPILED_NEON_DOTPROD 1
+#else
+#define RANKQ_COMPILED_NEON_DOTPROD 0
 #endif
 
 // Compile-time ISA of the consumer's translation unit (what the default path uses).

@@ -13,6 +13,9 @@
 #include <Eigen/Core>
 #include <Eigen/QR>
 #include <Eigen/SVD>
+#if defined(RANKQ_EXTERN_EIGEN_INSTANCES) && RANKQ_EXTERN_EIGEN_INSTANCES
+#include "rankq/eigen_instances.hpp"
+#endif
 
 RANKQ_NAMESPACE_BEGIN namespace detail {
 

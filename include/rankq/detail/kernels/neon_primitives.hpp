@@ -68,10 +68,54 @@ RANKQ_ALWAYS_INLINE float32x4_t load_scales4(const std::uint8_t* values, int j, 
 
 RANKQ_NAMESPACE_BEGIN namespace detail::neon_dotprod {
 
+#if !defined(__ARM_FEATURE_DOTPROD)
+// The assembler's target for the sdot below: ARMv8.2-A + dotprod, plus the TU's own optional extensions so that
+// the code the compiler emits after it still assembles (a `.arch` directive holds for the rest of the file).
+// A TU built for ARMv8.4-A or later has dotprod and never gets here; one for ARMv8.3-A without dotprod should
+// add +dotprod to its flags (docs/kernels.md §4).
+#if defined(__ARM_FEATURE_SVE2)
+#define RANKQ_A64_ASM_SVE "+sve2"
+#elif defined(__ARM_FEATURE_SVE)
+#define RANKQ_A64_ASM_SVE "+sve"
+#else
+#define RANKQ_A64_ASM_SVE ""
+#endif
+#if defined(__ARM_FEATURE_MATMUL_INT8)
+#define RANKQ_A64_ASM_I8MM "+i8mm"
+#else
+#define RANKQ_A64_ASM_I8MM ""
+#endif
+#if defined(__ARM_FEATURE_BF16_VECTOR_ARITHMETIC)
+#define RANKQ_A64_ASM_BF16 "+bf16"
+#else
+#define RANKQ_A64_ASM_BF16 ""
+#endif
+#if defined(__ARM_FEATURE_FP16_VECTOR_ARITHMETIC)
+#define RANKQ_A64_ASM_FP16 "+fp16"
+#else
+#define RANKQ_A64_ASM_FP16 ""
+#endif
+#if defined(__ARM_FEATURE_AES) || defined(__ARM_FEATURE_SHA2) || defined(__ARM_FEATURE_CRYPTO)
+#define RANKQ_A64_ASM_CRYPTO "+crypto"
+#else
+#define RANKQ_A64_ASM_CRYPTO ""
+#endif
+#define RANKQ_A64_ASM_ARCH \
+  ".arch armv8.2-a+dotprod" RANKQ_A64_ASM_SVE RANKQ_A64_ASM_I8MM RANKQ_A64_ASM_BF16 RANKQ_A64_ASM_FP16 RANKQ_A64_ASM_CRYPTO "\n\t"
+#endif
+
 /// acc[r] += Σ_i codes[4r+i] · x[4Q+i] for the 4 rows of a quarter (sdot by element: one instruction).
+/// Without +dotprod in the TU's flags the instruction is written as inline assembly (the intrinsic needs the
+/// flag): this code only runs where HWCAP says the CPU has it (run-time dispatch, kernel_path.hpp). Both forms
+/// emit the same instruction.
 template <int Q>
 RANKQ_ALWAYS_INLINE int32x4_t dot_quarter(int32x4_t acc, int8x16_t codes, int8x16_t x16) {
+#if defined(__ARM_FEATURE_DOTPROD)
   return vdotq_laneq_s32(acc, codes, x16, Q);
+#else
+  __asm__(RANKQ_A64_ASM_ARCH "sdot %0.4s, %1.16b, %2.4b[%c3]" : "+w"(acc) : "w"(codes), "w"(x16), "i"(Q));
+  return acc;
+#endif
 }
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail::neon_dotprod
