@@ -16,25 +16,23 @@
 #include "rankq_quantize/methods.hpp"
 #include "rankq_quantize/model_file.hpp"
 #include "rankq_quantize/model_run.hpp"
+#include "test_data.hpp"
 
 using namespace rankq;
 using namespace rankq::example;
 
 namespace {
-const std::string kModel = std::string(RANKQ_SHARED_DATA_DIR) + "/stories260K.bin";
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("rankq_test_" + std::to_string(::getpid()) + "_" + name)).string();
 }
 
-io::LlamaModel load_or_fail() {
-  if (!std::filesystem::exists(kModel)) throw std::runtime_error("missing real data: " + kModel + " (see shared/data/README.md)");
-  return io::read_llama2c(kModel);
-}
+io::LlamaModel load_model() { return io::read_llama2c(rankq_test::data_path("stories260K.bin")); }
 }  // namespace
 
 TEST(ModelFile, ReloadedModelGivesIdenticalLogits) {
-  const auto weights = load_or_fail();
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = load_model();
   const std::vector<int> tokens = {1, 403, 407, 261, 378, 283, 1000 % 512, 15, 42};
   for (const MethodSpec& m : {MethodSpec{"rtn", 4, 0, 32}, MethodSpec{"rtn", 3, 0, 16}, MethodSpec{"mxint", 4, 0, 0}}) {
     const llama::Model model(weights, [&](const std::string& name, const io::FloatTensor& w) { return make_uniform_linear(m, name, w); });
@@ -50,8 +48,9 @@ TEST(ModelFile, ReloadedModelGivesIdenticalLogits) {
 }
 
 TEST(ModelFile, LqerL2qerLcqReloadGivesIdenticalLogits) {
-  const auto weights = load_or_fail();
-  const std::string dir = std::string(RANKQ_SHARED_DATA_DIR);
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
+  const auto weights = load_model();
+  const std::string dir = rankq_test::data_dir();
   const auto tok = llama::Tokenizer::from_file(dir + "/tok512.bin", static_cast<std::size_t>(weights.config.vocab_size));
   const auto paragraphs = llama::load_paragraphs(dir + "/tinystories-valid-head.txt");
   const CalibrationStats calib = calibrate(weights, tok, paragraphs, llama::ParagraphRange{0, 4});
@@ -87,7 +86,8 @@ TEST(ModelFile, LqerL2qerLcqReloadGivesIdenticalLogits) {
 }
 
 TEST(ModelFile, DoubleQuantizedLcqRoundTrip) {
-  const auto weights = load_or_fail();
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = load_model();
   const auto& w = weights.tensors.at("blk.0.ffn_down.weight");  // 64 x 172: padded groups
   const rankq::MatrixView<const float> W(w.data.data(), 64, 172);
   rankq::LcqOptions o;
@@ -119,7 +119,8 @@ TEST(ModelFile, DoubleQuantizedLcqRoundTrip) {
 }
 
 TEST(ModelFile, BadLqerFilesAreFormatErrors) {
-  const auto weights = load_or_fail();
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = load_model();
   const llama::Model model(weights, default_factory(MethodSpec{"lqer", 4, 4, 16}, {}, 1));
   const std::string path = temp_path("bad_lqer.safetensors");
   save_quantized_model(path, weights, model, "x");
@@ -148,7 +149,8 @@ TEST(ModelFile, BadLqerFilesAreFormatErrors) {
 }
 
 TEST(ModelFile, BadFilesAreFormatErrors) {
-  const auto weights = load_or_fail();
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = load_model();
   const MethodSpec m{"rtn", 4, 0, 32};
   const llama::Model model(weights, [&](const std::string& name, const io::FloatTensor& w) { return make_uniform_linear(m, name, w); });
   const std::string path = temp_path("bad.safetensors");
@@ -178,7 +180,8 @@ TEST(ModelFile, BadFilesAreFormatErrors) {
 }
 
 TEST(ModelFile, FailedWriteLeavesNoFile) {
-  const auto weights = load_or_fail();
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = load_model();
   const llama::Model model(weights);
   const std::string path = temp_path("no_such_dir") + "/model.safetensors";
   EXPECT_ANY_THROW(save_quantized_model(path, weights, model, "fp32"));
