@@ -47,7 +47,7 @@ inline std::vector<float> hf_permute(const std::vector<float>& w, std::size_t n_
 }
 
 struct HfWriteOptions {
-  rankq::io::DType dtype = rankq::io::DType::f32;  ///< f32 or bf16 (round to nearest even)
+  rankq::io::DType dtype = rankq::io::DType::f32;  ///< f32, f16 or bf16 (round to nearest even)
   int shards = 1;                                  ///< 1 = model.safetensors, 2 = two shards + index
   bool write_lm_head = false;                      ///< store lm_head.weight (and tie_word_embeddings = false)
   std::string architecture = "LlamaForCausalLM";
@@ -58,7 +58,9 @@ inline rankq::io::RawTensor raw_tensor(const rankq::io::FloatTensor& t, rankq::i
   r.dtype = dtype;
   r.shape = t.shape;
   for (float v : values) {
-    const std::uint32_t bits = dtype == rankq::io::DType::bf16 ? std::uint32_t{rankq::float_to_bf16(v)} : rankq::float_bits(v);
+    const std::uint32_t bits = dtype == rankq::io::DType::bf16  ? std::uint32_t{rankq::float_to_bf16(v)}
+                               : dtype == rankq::io::DType::f16 ? std::uint32_t{rankq::float_to_half(v)}
+                                                                : rankq::float_bits(v);
     for (std::size_t b = 0; b < rankq::io::dtype_size(dtype); ++b) r.bytes.push_back(static_cast<std::uint8_t>(bits >> (8 * b)));
   }
   return r;

@@ -70,11 +70,15 @@ LlamaModel tiny_model(std::uint32_t seed = 7) {
   return m;
 }
 
-float bf16_round(float v) { return rankq::bf16_to_float(rankq::float_to_bf16(v)); }
-
 LlamaModel rounded_to_bf16(LlamaModel m) {
   for (auto& [name, t] : m.tensors)
-    for (float& v : t.data) v = bf16_round(v);
+    for (float& v : t.data) v = rankq::bf16_to_float(rankq::float_to_bf16(v));
+  return m;
+}
+
+LlamaModel rounded_to_f16(LlamaModel m) {
+  for (auto& [name, t] : m.tensors)
+    for (float& v : t.data) v = rankq::half_to_float(rankq::float_to_half(v));
   return m;
 }
 
@@ -104,12 +108,12 @@ TEST(IoHfCheckpoint, SingleFileF32TiedRoundTripsExactly) {
   expect_same_model(rankq::io::read_hf_llama(dir.path.string()), m);
 }
 
-TEST(IoHfCheckpoint, ShardedF32AndBf16UntiedRoundTrip) {
+TEST(IoHfCheckpoint, ShardedF32Bf16F16UntiedRoundTrip) {
   LlamaModel m = tiny_model(11);
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.f, 1.f);
   for (float& v : m.tensors.at("output.weight").data) v = normal(rng);  // untied classifier
-  for (DType dtype : {DType::f32, DType::bf16}) {
+  for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
     TempDir dir;
     HfWriteOptions o;
     o.dtype = dtype;
@@ -118,7 +122,8 @@ TEST(IoHfCheckpoint, ShardedF32AndBf16UntiedRoundTrip) {
     rankq_test::write_hf_checkpoint(dir.path.string(), m, o);
     ASSERT_TRUE(fs::exists(dir / "model-00002-of-00002.safetensors"));
     ASSERT_TRUE(fs::exists(dir / "model.safetensors.index.json"));
-    expect_same_model(rankq::io::read_hf_llama(dir.path.string()), dtype == DType::f32 ? m : rounded_to_bf16(m));
+    expect_same_model(rankq::io::read_hf_llama(dir.path.string()),
+                      dtype == DType::f32 ? m : dtype == DType::bf16 ? rounded_to_bf16(m) : rounded_to_f16(m));
   }
 }
 

@@ -113,6 +113,11 @@ TEST(IoHfTokenizer, UnsupportedTokenizersAreRefusedByName) {
   refused([](auto& j) { j["added_tokens"].push_back({{"id", 262}, {"content", "<|im_start|>"}}); },
           "added tokens beyond the BPE vocabulary are not supported");
   refused([](auto& j) { j.erase("model"); }, "has no 'model' object");
+  refused([](auto& j) { j["model"]["byte_fallback"] = "yes"; }, "unexpected JSON structure");
+  refused([](auto& j) {
+    j["normalizer"] = nullptr;
+    j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", 5}};
+  }, "unexpected JSON structure");
   refused([](auto& j) {
     j["model"]["vocab"].erase("</s>");
     j["model"]["vocab"]["zz"] = 2;

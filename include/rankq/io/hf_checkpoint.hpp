@@ -103,7 +103,7 @@ inline void hf_unpermute_rows(FloatTensor& t, int n_heads, const std::string& na
 /// rms_norm_eps -> norm_eps (default 1e-6, HF's), rope_theta (default 10000), tie_word_embeddings (default false).
 /// Refused with rankq::format_error naming what is unsupported: another architecture, quantization_config,
 /// rope_scaling, attention or MLP biases, an activation other than silu, a head_dim other than dim / n_heads.
-inline HfLlamaConfig parse_hf_llama_config(const nlohmann::json& j, const std::string& source) {
+inline HfLlamaConfig parse_hf_llama_config(const nlohmann::json& j, const std::string& source) try {
   if (!j.is_object()) throw format_error(source + ": is not a JSON object");
   HfLlamaConfig out;
   const auto arch = j.find("architectures");
@@ -150,6 +150,8 @@ inline HfLlamaConfig parse_hf_llama_config(const nlohmann::json& j, const std::s
   }
   detail::check_llama_config(c, source);
   return out;
+} catch (const nlohmann::json::exception& e) {  // a field of the wrong JSON type
+  throw format_error(source + ": unexpected JSON structure: " + e.what());
 }
 
 /// Reads `<dir>/config.json`.

@@ -74,7 +74,7 @@ inline void check_sentencepiece_rules(const nlohmann::json& j, const std::string
 /// true, a vocab of ids 0..n-1, merges as "left right" strings or [left, right] pairs whose parts and
 /// concatenation are pieces, added tokens that are vocabulary pieces with their own ids, and the pieces <s>,
 /// </s> and <unk>. Throws rankq::format_error naming the field and what is wrong or unsupported.
-inline HfBpeTokenizer parse_hf_tokenizer(const nlohmann::json& j, const std::string& source) {
+inline HfBpeTokenizer parse_hf_tokenizer(const nlohmann::json& j, const std::string& source) try {
   if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
     throw format_error(source + ": has no 'model' object");
   const nlohmann::json& model = j["model"];
@@ -148,6 +148,8 @@ inline HfBpeTokenizer parse_hf_tokenizer(const nlohmann::json& j, const std::str
   out.eos = id_of("</s>", "EOS token");
   out.unk = id_of("<unk>", "unknown token");
   return out;
+} catch (const nlohmann::json::exception& e) {  // a field of the wrong JSON type
+  throw format_error(source + ": unexpected JSON structure: " + e.what());
 }
 
 /// Reads and parses a tokenizer.json file (see parse_hf_tokenizer). io_error if it cannot be read.
