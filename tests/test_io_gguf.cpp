@@ -582,3 +582,23 @@ TEST(IoGguf, LoadLlamaRejectsInconsistentFiles) {
 }
 
 }  // namespace
+
+TEST(IoGguf, MappedFilesOnDiskKeepTheChecks) {  // read_gguf maps the file; the GgufFile keeps the mapping
+  const auto bytes = sample(3).build();
+  const std::string path = (std::filesystem::temp_directory_path() / ("rankq_test_gguf_" + std::to_string(::getpid()) + ".gguf")).string();
+  rankq::io::write_file_atomic(path, bytes);
+  const GgufFile from_memory = parse(bytes);
+  GgufFile from_disk = rankq::io::read_gguf(path);
+  std::filesystem::remove(path);  // the mapping outlives the name
+  ASSERT_EQ(from_disk.tensors().size(), from_memory.tensors().size());
+  for (const auto& t : from_memory.tensors()) {
+    if (t.type == 0 || t.type == 1 || t.type == 30) {
+      EXPECT_EQ(from_disk.tensor_floats(t.name), from_memory.tensor_floats(t.name)) << t.name;
+    }
+  }
+  for (std::size_t n : {std::size_t{0}, std::size_t{5}, bytes.size() / 2, bytes.size() - 1}) {
+    rankq::io::write_file_atomic(path, bytes.data(), n);
+    EXPECT_THROW(rankq::io::read_gguf(path), rankq::format_error) << "prefix of " << n << " bytes";
+  }
+  std::filesystem::remove(path);
+}

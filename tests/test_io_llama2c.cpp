@@ -218,3 +218,19 @@ TEST(IoLlama2c, BadHeadersAreRejected) {
 }
 
 }  // namespace
+
+TEST(IoLlama2c, MappedFilesOnDiskKeepTheChecks) {  // read_llama2c maps the file: same results, same errors
+  Tiny t;
+  t.dim = 4, t.hidden = 6, t.vocab = 3, t.seq = 2;
+  const auto b = t.bytes();
+  const std::string path = (std::filesystem::temp_directory_path() / ("rankq_test_llama2c_" + std::to_string(::getpid()) + ".bin")).string();
+  rankq::io::write_file_atomic(path, b);
+  const LlamaModel from_disk = rankq::io::read_llama2c(path), from_memory = rankq::io::parse_llama2c(b.data(), b.size());
+  for (const auto& [name, tensor] : from_memory.tensors) EXPECT_EQ(from_disk.at(name).data, tensor.data) << name;
+  for (std::size_t n : {std::size_t{0}, std::size_t{3}, std::size_t{28}, b.size() - 1}) {
+    rankq::io::write_file_atomic(path, b.data(), n);
+    EXPECT_THROW(rankq::io::read_llama2c(path), rankq::format_error) << "prefix of " << n << " bytes";
+  }
+  std::filesystem::remove(path);
+  EXPECT_THROW(rankq::io::read_llama2c(path), rankq::io::io_error);
+}
