@@ -42,8 +42,9 @@ function(rankq_configure_target target)
   target_include_directories(${target} SYSTEM PRIVATE ${_eigen_inc})
 endfunction()
 
-# Where the real model data lives (never copied into the repository).
-set(RANKQ_SHARED_DATA_DIR "${PROJECT_SOURCE_DIR}/../shared/data" CACHE PATH "Directory with stories260K etc.")
+# Where the tests find the real data (stories260K, tok512, TinyStories text...): the git-ignored data/ folder that
+# scripts/get-data.sh fills. The environment variable RANKQ_DATA_DIR overrides it when a test runs.
+set(RANKQ_DATA_DIR "${PROJECT_SOURCE_DIR}/data" CACHE PATH "Folder with the real test data (scripts/get-data.sh)")
 
 # rankq's own Eigen-using tests, benchmarks and examples link rankq::eigen_instances (CMakeLists.txt), so Eigen's
 # heavy decompositions are compiled once per build instead of in every TU that includes svd.hpp or lqer.hpp.

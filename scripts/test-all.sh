@@ -7,6 +7,7 @@
 #     plus test_mixed_flags (baseline, -mavx2 and -march=native copies of the kernel tests in one program)
 #  3. AArch64 cross builds (plain NEON and +dotprod) of the kernel tests, run under qemu-aarch64
 #  4. bounded libFuzzer runs of every file reader
+# The real data comes first (scripts/get-data.sh; see below).
 # Ends with one line "test-all: N passed, N failed" (N = test programs across all configurations).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,22 @@ scripts/install-deps.sh --cross || { echo "test-all: 0 passed, 1 failed"; exit 1
 log_dir=build/test-logs
 mkdir -p "$log_dir"
 passed=0; failed=0; failed_steps=()
+
+# Real data (tests/test_data.hpp): fetched into data/ (or $RANKQ_DATA_DIR) first, every file's SHA-256 checked.
+# When it is there, or CI is set, a data test that would skip fails instead (RANKQ_REQUIRE_DATA=1), so a green
+# run means the data tests ran. Without it (no internet, no CI) they are skipped and this says so.
+export RANKQ_DATA_DIR=${RANKQ_DATA_DIR:-$(pwd)/data}
+if scripts/get-data.sh --dest "$RANKQ_DATA_DIR" >"$log_dir/get-data.log" 2>&1; then
+  export RANKQ_REQUIRE_DATA=1
+  echo "== data: $RANKQ_DATA_DIR (checked; data tests must run)"
+elif [[ ${CI:-} == true || ${CI:-} == 1 ]]; then
+  export RANKQ_REQUIRE_DATA=1
+  echo "== data: MISSING and CI is set: the data tests will fail; last lines of $log_dir/get-data.log:"
+  tail -n 10 "$log_dir/get-data.log" | sed 's/^/   | /'
+else
+  echo "== data: not available (see $log_dir/get-data.log): the tests that need it are SKIPPED;" \
+    "run scripts/get-data.sh [--from DIR]"
+fi
 
 count_ctest() {  # $1 = log file; adds ctest's counts to the totals
   local line total nfail

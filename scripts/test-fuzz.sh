@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Bounded libFuzzer runs of every file reader (GGUF, safetensors, llama2.c). Builds the targets in fuzz/ with
 # clang++ (-fsanitize=fuzzer,address,undefined) into build/fuzz/ (skipped when up to date), seeds each corpus with
-# small valid files generated on the fly plus the real GGUF header from the shared data folder (copied at run time,
-# never committed), runs each target for RANKQ_FUZZ_SECONDS (default 40), at most two at a time, and exits non-zero
+# small valid files generated on the fly plus the real GGUF header from the data folder ($RANKQ_DATA_DIR, default data/, filled by
+# scripts/get-data.sh; copied at run time, never committed), runs each target for RANKQ_FUZZ_SECONDS (default 40), at most two at a time, and exits non-zero
 # if any build fails or any target crashes. Crash inputs: build/fuzz/artifacts/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=build/fuzz
 seconds=${RANKQ_FUZZ_SECONDS:-40}
-data_dir=${RANKQ_SHARED_DATA_DIR:-$(pwd)/../shared/data}
+data_dir=${RANKQ_DATA_DIR:-$(pwd)/data}
 cxx=${RANKQ_FUZZ_CXX:-clang++}
 flags=(-std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I include)
 targets=(gguf safetensors llama2c)
@@ -66,7 +66,7 @@ gguf=$data_dir/tinyllamas-stories-260k-f32.gguf
 if [[ -r $gguf ]]; then
   head -c 11456 "$gguf" >"$out/seeds/gguf/real_header.gguf"  # metadata + tensor infos (512-token vocab), no data
 else
-  echo "note: $gguf not found; fuzzing with generated seeds only"
+  echo "note: $gguf not found (run scripts/get-data.sh); fuzzing with generated seeds only"
 fi
 
 echo "fuzzing ${targets[*]} for $seconds s each ..."

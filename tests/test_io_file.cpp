@@ -150,3 +150,36 @@ TEST(IoFile, BadArguments) {
 }
 
 }  // namespace
+
+TEST(IoFile, MappedFileSeesTheFileBytes) {
+  TempDir dir;
+  const std::string p = (dir.path / "mapped.bin").string();
+  std::vector<std::uint8_t> data(10000);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  rankq::io::write_file_atomic(p, data);
+  {
+    const rankq::io::MappedFile m(p);
+    ASSERT_EQ(m.size(), data.size());
+    EXPECT_EQ(std::vector<std::uint8_t>(m.data(), m.data() + m.size()), data);
+  }
+  rankq::io::write_file_atomic(p, std::vector<std::uint8_t>{});
+  const rankq::io::MappedFile empty(p);
+  EXPECT_EQ(empty.size(), 0u);
+  EXPECT_EQ(empty.data(), nullptr);
+}
+
+TEST(IoFile, MappedFileFailuresThrowIoError) {
+  TempDir dir;
+  try {
+    rankq::io::MappedFile m((dir.path / "missing.bin").string());
+    ADD_FAILURE() << "expected io_error";
+  } catch (const rankq::io::io_error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.bin"), std::string::npos) << e.what();
+  }
+  try {
+    rankq::io::MappedFile m(dir.path.string());
+    ADD_FAILURE() << "expected io_error";
+  } catch (const rankq::io::io_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
+}

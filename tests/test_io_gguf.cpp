@@ -11,11 +11,13 @@
 #include <vector>
 
 #include "rankq/io/llama2c.hpp"
+#include "test_data.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 using rankq::io::GgufFile;
+using rankq_test::data_path;
 using rankq::io::GgufType;
 
 void expect_format_error(const std::function<void()>& fn, const std::string& needle) {
@@ -27,12 +29,6 @@ void expect_format_error(const std::function<void()>& fn, const std::string& nee
   }
 }
 
-std::string data_path(const std::string& name) {
-  const std::string p = std::string(RANKQ_SHARED_DATA_DIR) + "/" + name;
-  EXPECT_TRUE(std::filesystem::exists(p)) << "real test data missing: " << p
-                                          << " (RANKQ_SHARED_DATA_DIR must point at shared/data)";
-  return p;
-}
 
 GgufFile parse(const std::vector<std::uint8_t>& b) { return rankq::io::parse_gguf(b.data(), b.size()); }
 
@@ -135,6 +131,7 @@ struct Builder {
 };
 
 TEST(IoGguf, RealFileStructure) {
+  RANKQ_REQUIRE_DATA("tinyllamas-stories-260k-f32.gguf");
   const GgufFile g = rankq::io::read_gguf(data_path("tinyllamas-stories-260k-f32.gguf"));
   EXPECT_EQ(g.version(), 1u);
   EXPECT_EQ(g.alignment(), 32u);
@@ -162,6 +159,7 @@ TEST(IoGguf, RealFileStructure) {
 }
 
 TEST(IoGguf, RealFileLlamaModelAndVocab) {
+  RANKQ_REQUIRE_DATA("tinyllamas-stories-260k-f32.gguf", "tok512.bin");
   const GgufFile g = rankq::io::read_gguf(data_path("tinyllamas-stories-260k-f32.gguf"));
   const auto m = rankq::io::load_llama_gguf(g);
   EXPECT_EQ(m.config.dim, 64);
@@ -243,6 +241,7 @@ std::vector<std::size_t> real_header_boundaries(const std::vector<std::uint8_t>&
 }
 
 TEST(IoGguf, RealFileTruncatedAtEverySectionBoundary) {
+  RANKQ_REQUIRE_DATA("tinyllamas-stories-260k-f32.gguf");
   const auto raw = rankq::io::read_file_bytes(data_path("tinyllamas-stories-260k-f32.gguf"));
   const GgufFile g = parse(raw);
   const auto ends = real_header_boundaries(raw);
@@ -578,8 +577,28 @@ TEST(IoGguf, LoadLlamaRejectsInconsistentFiles) {
   Builder bad_eos = tiny_llama(3);
   bad_eos.u32("tokenizer.ggml.eos_token_id", 5);
   expect_format_error([&] { rankq::io::gguf_vocab(parse(bad_eos.build())); }, "eos_token_id' = 5 is not a token id");
-  EXPECT_THROW(rankq::io::read_gguf(std::string(RANKQ_SHARED_DATA_DIR) + "/missing.gguf"), rankq::io::io_error);
+  EXPECT_THROW(rankq::io::read_gguf("/nonexistent/missing.gguf"), rankq::io::io_error);
   test::expect_invalid([] { rankq::io::parse_gguf(nullptr, 1); }, "data");
 }
 
 }  // namespace
+
+TEST(IoGguf, MappedFilesOnDiskKeepTheChecks) {  // read_gguf maps the file; the GgufFile keeps the mapping
+  const auto bytes = sample(3).build();
+  const std::string path = (std::filesystem::temp_directory_path() / ("rankq_test_gguf_" + std::to_string(::getpid()) + ".gguf")).string();
+  rankq::io::write_file_atomic(path, bytes);
+  const GgufFile from_memory = parse(bytes);
+  GgufFile from_disk = rankq::io::read_gguf(path);
+  std::filesystem::remove(path);  // the mapping outlives the name
+  ASSERT_EQ(from_disk.tensors().size(), from_memory.tensors().size());
+  for (const auto& t : from_memory.tensors()) {
+    if (t.type == 0 || t.type == 1 || t.type == 30) {
+      EXPECT_EQ(from_disk.tensor_floats(t.name), from_memory.tensor_floats(t.name)) << t.name;
+    }
+  }
+  for (std::size_t n : {std::size_t{0}, std::size_t{5}, bytes.size() / 2, bytes.size() - 1}) {
+    rankq::io::write_file_atomic(path, bytes.data(), n);
+    EXPECT_THROW(rankq::io::read_gguf(path), rankq::format_error) << "prefix of " << n << " bytes";
+  }
+  std::filesystem::remove(path);
+}

@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "rankq/io/gguf.hpp"
+#include "test_data.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 using rankq::io::LlamaModel;
+using rankq_test::data_path;
 
 void expect_format_error(const std::function<void()>& fn, const std::string& needle) {
   try {
@@ -25,13 +27,6 @@ void expect_format_error(const std::function<void()>& fn, const std::string& nee
   }
 }
 
-/// Path of a file in the shared data folder; fails the test (never skips) when it is missing.
-std::string data_path(const std::string& name) {
-  const std::string p = std::string(RANKQ_SHARED_DATA_DIR) + "/" + name;
-  EXPECT_TRUE(std::filesystem::exists(p)) << "real test data missing: " << p
-                                          << " (RANKQ_SHARED_DATA_DIR must point at shared/data)";
-  return p;
-}
 
 float f32_at(const std::vector<std::uint8_t>& b, std::size_t offset) {
   float f;
@@ -40,6 +35,7 @@ float f32_at(const std::vector<std::uint8_t>& b, std::size_t offset) {
 }
 
 TEST(IoLlama2c, Stories260KConfigAndTensors) {
+  RANKQ_REQUIRE_DATA("stories260K.bin");
   const LlamaModel m = rankq::io::read_llama2c(data_path("stories260K.bin"));
   const auto& c = m.config;
   EXPECT_EQ(c.dim, 64);
@@ -84,6 +80,7 @@ TEST(IoLlama2c, Stories260KConfigAndTensors) {
 }
 
 TEST(IoLlama2c, IdenticalToGgufConversionBitForBit) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tinyllamas-stories-260k-f32.gguf");
   const LlamaModel a = rankq::io::read_llama2c(data_path("stories260K.bin"));
   const LlamaModel b = rankq::io::load_llama_gguf(rankq::io::read_gguf(data_path("tinyllamas-stories-260k-f32.gguf")));
   EXPECT_EQ(a.config.dim, b.config.dim);
@@ -174,6 +171,7 @@ TEST(IoLlama2c, EveryTruncationAndExtensionOfASmallFileFails) {
 }
 
 TEST(IoLlama2c, RealFileTruncatedAtEverySectionBoundary) {
+  RANKQ_REQUIRE_DATA("stories260K.bin");
   const auto raw = rankq::io::read_file_bytes(data_path("stories260K.bin"));
   ASSERT_EQ(raw.size(), 1056540u);
   std::vector<std::size_t> cuts;
@@ -215,8 +213,24 @@ TEST(IoLlama2c, BadHeadersAreRejected) {
   std::vector<std::uint8_t> ak42 = {0x32, 0x34, 0x6B, 0x61, 1, 0, 0, 0};
   ak42.resize(256);
   expect_format_error([&] { parse(ak42); }, "ak42");
-  EXPECT_THROW(rankq::io::read_llama2c(std::string(RANKQ_SHARED_DATA_DIR) + "/no-such-file.bin"), rankq::io::io_error);
+  EXPECT_THROW(rankq::io::read_llama2c("/nonexistent/no-such-file.bin"), rankq::io::io_error);
   test::expect_invalid([] { rankq::io::parse_llama2c(nullptr, 10); }, "data");
 }
 
 }  // namespace
+
+TEST(IoLlama2c, MappedFilesOnDiskKeepTheChecks) {  // read_llama2c maps the file: same results, same errors
+  Tiny t;
+  t.dim = 4, t.hidden = 6, t.vocab = 3, t.seq = 2;
+  const auto b = t.bytes();
+  const std::string path = (std::filesystem::temp_directory_path() / ("rankq_test_llama2c_" + std::to_string(::getpid()) + ".bin")).string();
+  rankq::io::write_file_atomic(path, b);
+  const LlamaModel from_disk = rankq::io::read_llama2c(path), from_memory = rankq::io::parse_llama2c(b.data(), b.size());
+  for (const auto& [name, tensor] : from_memory.tensors) EXPECT_EQ(from_disk.at(name).data, tensor.data) << name;
+  for (std::size_t n : {std::size_t{0}, std::size_t{3}, std::size_t{28}, b.size() - 1}) {
+    rankq::io::write_file_atomic(path, b.data(), n);
+    EXPECT_THROW(rankq::io::read_llama2c(path), rankq::format_error) << "prefix of " << n << " bytes";
+  }
+  std::filesystem::remove(path);
+  EXPECT_THROW(rankq::io::read_llama2c(path), rankq::io::io_error);
+}

@@ -211,3 +211,20 @@ TEST(IoSafetensors, MalformedFilesAreRejected) {
 }
 
 }  // namespace
+
+TEST(IoSafetensors, MappedFilesOnDiskKeepTheChecks) {  // read_safetensors maps the file
+  TempDir dir;
+  const std::string p = (dir.path / "m.safetensors").string();
+  Tensors t;
+  t["a"] = RawTensor{DType::f32, {2, 3}, std::vector<std::uint8_t>(24, 7)};
+  t["b"] = RawTensor{DType::bf16, {5}, std::vector<std::uint8_t>(10, 9)};
+  const auto bytes = rankq::io::serialize_safetensors(t);
+  rankq::io::write_file_atomic(p, bytes);
+  const auto read = rankq::io::read_safetensors(p);
+  EXPECT_EQ(read.at("a").bytes, t["a"].bytes);
+  EXPECT_EQ(read.at("b").bytes, t["b"].bytes);
+  for (std::size_t n : {std::size_t{0}, std::size_t{7}, std::size_t{20}, bytes.size() - 1}) {
+    rankq::io::write_file_atomic(p, bytes.data(), n);
+    EXPECT_THROW(rankq::io::read_safetensors(p), rankq::format_error) << "prefix of " << n << " bytes";
+  }
+}

@@ -16,21 +16,14 @@
 #include "llama/tokenizer.hpp"
 #include "rankq/io/gguf.hpp"
 #include "rankq/io/llama2c.hpp"
+#include "test_data.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 namespace llama = rankq::llama;
 
-/// Path of a file in the shared data directory; throws (failing the test with this message) if it is missing.
-std::string data_file(const std::string& name) {
-  std::string path = std::string(RANKQ_SHARED_DATA_DIR) + "/" + name;
-  if (!std::ifstream(path))
-    throw std::runtime_error(
-        "required test data '" + path +
-        "' is missing: these tests need /work/shared/data (CMake cache variable RANKQ_SHARED_DATA_DIR)");
-  return path;
-}
+std::string data_file(const std::string& name) { return rankq_test::data_path(name); }
 
 const rankq::io::LlamaModel& weights() {
   static const rankq::io::LlamaModel w = rankq::io::read_llama2c(data_file("stories260K.bin"));
@@ -59,6 +52,7 @@ double max_relative_difference(const std::vector<float>& a, const std::vector<fl
 
 // Karpathy's documented stories260K sample (llama2.c README, run -t 0.0).
 TEST(LlamaEngine, GreedyGenerationReproducesDocumentedSample) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   const std::string expected =
       "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw "
       "a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's go to the "
@@ -79,6 +73,7 @@ TEST(LlamaEngine, GreedyGenerationReproducesDocumentedSample) {
 
 // The data README's protocol and reference numbers (fp32, first 40 paragraphs: NLL 1.3565, PPL 3.883).
 TEST(LlamaEngine, PerplexityOfFirst40ParagraphsMatchesReference) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   llama::PerplexityOptions options;
   options.range = {0, 40};
   const llama::PerplexityResult r = llama::evaluate_perplexity(model(), tokenizer(), paragraphs(), options);
@@ -91,6 +86,7 @@ TEST(LlamaEngine, PerplexityOfFirst40ParagraphsMatchesReference) {
 }
 
 TEST(LlamaEngine, ProtocolParagraphAndTokenCounts) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   ASSERT_EQ(paragraphs().size(), 4300u);
   EXPECT_EQ(paragraphs()[0].substr(0, 30), "Spot. Spot saw the shiny car a");
   std::size_t tokens = 0;
@@ -99,6 +95,7 @@ TEST(LlamaEngine, ProtocolParagraphAndTokenCounts) {
 }
 
 TEST(LlamaEngine, PerplexityIsIndependentOfThreadCount) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   llama::PerplexityOptions options;
   options.range = {40, 48};
   options.threads = 1;
@@ -117,6 +114,7 @@ TEST(LlamaEngine, PerplexityIsIndependentOfThreadCount) {
 }
 
 TEST(LlamaEngine, ForwardSequenceEqualsStepByStepDecode) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   const std::vector<int> tokens = tokenizer().encode(paragraphs()[1]);
   ASSERT_GT(tokens.size(), 20u);
   const std::vector<float> prefill = model().forward_sequence(tokens);
@@ -143,6 +141,7 @@ TEST(LlamaEngine, ForwardSequenceEqualsStepByStepDecode) {
 // The GGUF conversion holds bit-identical tensors, so the model built from it computes identical logits, and its
 // embedded vocabulary (SentencePiece "▁" spaces, "<s>") tokenizes exactly like tok512.bin.
 TEST(LlamaEngine, GgufModelAndVocabularyMatchLlama2c) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt", "tinyllamas-stories-260k-f32.gguf");
   const rankq::io::GgufFile file = rankq::io::read_gguf(data_file("tinyllamas-stories-260k-f32.gguf"));
   const llama::Model gguf_model(rankq::io::load_llama_gguf(file));
   const auto& a = gguf_model.config();
@@ -166,6 +165,7 @@ TEST(LlamaEngine, GgufModelAndVocabularyMatchLlama2c) {
 }
 
 TEST(LlamaEngine, ObserverSeesEveryLinearInput) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   struct Call {
     std::string name;
     std::size_t M, K;
@@ -203,6 +203,7 @@ struct LabelledLinear final : llama::Linear {
 };
 
 TEST(LlamaEngine, FactoryBuildsEveryProjection) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   std::vector<std::string> built;
   const llama::Model custom(weights(), [&](const std::string& name, const rankq::io::FloatTensor& w) {
     built.push_back(name);
@@ -240,6 +241,7 @@ TEST(LlamaEngine, FactoryBuildsEveryProjection) {
 }
 
 TEST(LlamaEngine, CalibrationStreamsOneBatchPerParagraph) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   llama::CalibrationTaps taps;
   std::vector<std::size_t> rows_q, rows_down;
   std::size_t k_down = 0;
@@ -285,6 +287,7 @@ TEST(LlamaEngine, CalibrationStreamsOneBatchPerParagraph) {
 }
 
 TEST(LlamaEngine, LongSequencesUseOverlappingWindows) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   for (std::size_t length : {1u, 2u, 15u, 16u, 17u, 40u, 100u}) {
     const auto windows = llama::plan_scoring_windows(length, 16);
     std::vector<int> scored(length, 0);
@@ -313,6 +316,7 @@ TEST(LlamaEngine, SplitsParagraphsLikePythonStripSplit) {
 }
 
 TEST(LlamaEngine, RejectsMalformedWeights) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   rankq::io::LlamaModel missing = weights();
   missing.tensors.erase("blk.3.ffn_up.weight");
   test::expect_invalid([&] { llama::Model m(missing); }, "has no tensor 'blk.3.ffn_up.weight'");
@@ -334,6 +338,7 @@ TEST(LlamaEngine, RejectsMalformedWeights) {
 }
 
 TEST(LlamaEngine, RejectsBadArguments) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
   test::expect_invalid([] { (void)model().forward_sequence({}); }, "'tokens' is empty");
   test::expect_invalid([] { (void)model().forward_sequence({1, 512}); }, "[1] = 512 is outside the vocabulary");
   test::expect_invalid([] { (void)model().forward_sequence(std::vector<int>(513, 5)); }, "exceeds the context of 512");

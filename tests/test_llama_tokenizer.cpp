@@ -13,21 +13,14 @@
 #include "llama/paragraphs.hpp"
 #include "llama/tokenizer.hpp"
 #include "rankq/error.hpp"
+#include "test_data.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 using rankq::llama::Tokenizer;
 
-/// Path of a file in the shared data directory; throws (failing the test with this message) if it is missing.
-std::string data_file(const std::string& name) {
-  std::string path = std::string(RANKQ_SHARED_DATA_DIR) + "/" + name;
-  if (!std::ifstream(path))
-    throw std::runtime_error(
-        "required test data '" + path +
-        "' is missing: these tests need /work/shared/data (CMake cache variable RANKQ_SHARED_DATA_DIR)");
-  return path;
-}
+std::string data_file(const std::string& name) { return rankq_test::data_path(name); }
 
 const Tokenizer& tok512() {
   static const Tokenizer t = Tokenizer::from_file(data_file("tok512.bin"), 512);
@@ -122,6 +115,7 @@ void expect_format_error(const std::string& bytes, const std::string& needle) {
 }
 
 TEST(LlamaTokenizer, LoadsTok512) {
+  RANKQ_REQUIRE_DATA("tok512.bin");
   const Tokenizer& t = tok512();
   EXPECT_EQ(t.vocab_size(), 512u);
   EXPECT_EQ(t.bos_id(), 1);
@@ -137,6 +131,7 @@ TEST(LlamaTokenizer, LoadsTok512) {
 }
 
 TEST(LlamaTokenizer, KnownEncodingsTok512) {
+  RANKQ_REQUIRE_DATA("tok512.bin");
   const Tokenizer& t = tok512();
   const std::vector<int> expected = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
   const std::vector<int> ids = t.encode("Once upon a time, there was a little girl named Lily.");
@@ -154,6 +149,7 @@ TEST(LlamaTokenizer, KnownEncodingsTok512) {
 
 // The examples of llama2.c's test.c (expected ids from Meta's SentencePiece) with the 32K LLaMA-2 vocabulary.
 TEST(LlamaTokenizer, KnownEncodingsLlama2Vocabulary) {
+  RANKQ_REQUIRE_DATA("tokenizer-llama2-32k.bin");
   const Tokenizer t = Tokenizer::from_file(data_file("tokenizer-llama2-32k.bin"), 32000);
   EXPECT_EQ(t.encode(""), (std::vector<int>{1}));
   EXPECT_EQ(t.encode("I believe the meaning of life is"), (std::vector<int>{1, 306, 4658, 278, 6593, 310, 2834, 338}));
@@ -172,6 +168,7 @@ TEST(LlamaTokenizer, KnownEncodingsLlama2Vocabulary) {
 }
 
 TEST(LlamaTokenizer, MatchesLiteralLlama2cTranscription) {
+  RANKQ_REQUIRE_DATA("tok512.bin", "tinystories-valid-head.txt");
   const Tokenizer& t = tok512();
   std::vector<std::string> texts(paragraphs().begin(), paragraphs().begin() + 60);
   texts.push_back("Caf\xC3\xA9 \xE2\x80\x99quoted\xE2\x80\x99 \xF0\x9F\x99\x82 emoji, \xE6\x97\xA5\xE6\x9C\xAC");
@@ -189,6 +186,7 @@ TEST(LlamaTokenizer, MatchesLiteralLlama2cTranscription) {
 }
 
 TEST(LlamaTokenizer, DecodeRoundTrips) {
+  RANKQ_REQUIRE_DATA("tok512.bin", "tinystories-valid-head.txt");
   const Tokenizer& t = tok512();
   for (std::size_t i = 0; i < 300; ++i)
     EXPECT_EQ(t.decode(t.encode(paragraphs()[i])), paragraphs()[i]) << "paragraph " << i;
@@ -217,6 +215,7 @@ TEST(LlamaTokenizer, MergesHighestScoreLeftmostFirst) {
 }
 
 TEST(LlamaTokenizer, GgufStyleVocabularyConvertsSentencePieceSpaces) {
+  RANKQ_REQUIRE_DATA("tok512.bin", "tinystories-valid-head.txt");
   const Tokenizer& ref = tok512();
   std::vector<std::string> pieces;
   std::vector<float> scores;
@@ -250,13 +249,17 @@ TEST(LlamaTokenizer, RejectsBadFiles) {
   for (int b = 0; b < 256; ++b) pieces.push_back("<0x00>");
   expect_format_error(tokenizer_bytes(pieces, std::vector<float>(pieces.size(), 0.0f), 7),
                       "token 4 is '<0x00>', expected the byte token '<0x01>'");
+  EXPECT_THROW((void)Tokenizer::from_file("/nonexistent/tok.bin"), rankq::format_error);
+}
+
+TEST(LlamaTokenizer, RejectsVocabularySizeMismatch) {
+  RANKQ_REQUIRE_DATA("tok512.bin");
   try {
     (void)Tokenizer::from_file(data_file("tok512.bin"), 1000);
     ADD_FAILURE() << "expected a vocabulary size mismatch";
   } catch (const rankq::format_error& e) {
     EXPECT_NE(std::string(e.what()).find("512 tokens, the model expects 1000"), std::string::npos) << e.what();
   }
-  EXPECT_THROW((void)Tokenizer::from_file("/nonexistent/tok.bin"), rankq::format_error);
 }
 
 }  // namespace

@@ -16,25 +16,24 @@
 #include "rankq_quantize/methods.hpp"
 #include "rankq_quantize/model_file.hpp"
 #include "rankq_quantize/model_run.hpp"
+#include "hf_writer.hpp"
+#include "test_data.hpp"
 
 using namespace rankq;
 using namespace rankq::example;
 
 namespace {
-const std::string kModel = std::string(RANKQ_SHARED_DATA_DIR) + "/stories260K.bin";
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("rankq_test_" + std::to_string(::getpid()) + "_" + name)).string();
 }
 
-io::LlamaModel load_or_fail() {
-  if (!std::filesystem::exists(kModel)) throw std::runtime_error("missing real data: " + kModel + " (see shared/data/README.md)");
-  return io::read_llama2c(kModel);
-}
+io::LlamaModel stories260k() { return io::read_llama2c(rankq_test::data_path("stories260K.bin")); }
 }  // namespace
 
 TEST(ModelFile, ReloadedModelGivesIdenticalLogits) {
-  const auto weights = load_or_fail();
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = stories260k();
   const std::vector<int> tokens = {1, 403, 407, 261, 378, 283, 1000 % 512, 15, 42};
   for (const MethodSpec& m : {MethodSpec{"rtn", 4, 0, 32}, MethodSpec{"rtn", 3, 0, 16}, MethodSpec{"mxint", 4, 0, 0}}) {
     const llama::Model model(weights, [&](const std::string& name, const io::FloatTensor& w) { return make_uniform_linear(m, name, w); });
@@ -50,8 +49,9 @@ TEST(ModelFile, ReloadedModelGivesIdenticalLogits) {
 }
 
 TEST(ModelFile, LqerL2qerLcqReloadGivesIdenticalLogits) {
-  const auto weights = load_or_fail();
-  const std::string dir = std::string(RANKQ_SHARED_DATA_DIR);
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
+  const auto weights = stories260k();
+  const std::string dir = rankq_test::data_dir();
   const auto tok = llama::Tokenizer::from_file(dir + "/tok512.bin", static_cast<std::size_t>(weights.config.vocab_size));
   const auto paragraphs = llama::load_paragraphs(dir + "/tinystories-valid-head.txt");
   const CalibrationStats calib = calibrate(weights, tok, paragraphs, llama::ParagraphRange{0, 4});
@@ -87,7 +87,8 @@ TEST(ModelFile, LqerL2qerLcqReloadGivesIdenticalLogits) {
 }
 
 TEST(ModelFile, DoubleQuantizedLcqRoundTrip) {
-  const auto weights = load_or_fail();
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = stories260k();
   const auto& w = weights.tensors.at("blk.0.ffn_down.weight");  // 64 x 172: padded groups
   const rankq::MatrixView<const float> W(w.data.data(), 64, 172);
   rankq::LcqOptions o;
@@ -119,7 +120,8 @@ TEST(ModelFile, DoubleQuantizedLcqRoundTrip) {
 }
 
 TEST(ModelFile, BadLqerFilesAreFormatErrors) {
-  const auto weights = load_or_fail();
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = stories260k();
   const llama::Model model(weights, default_factory(MethodSpec{"lqer", 4, 4, 16}, {}, 1));
   const std::string path = temp_path("bad_lqer.safetensors");
   save_quantized_model(path, weights, model, "x");
@@ -148,7 +150,8 @@ TEST(ModelFile, BadLqerFilesAreFormatErrors) {
 }
 
 TEST(ModelFile, BadFilesAreFormatErrors) {
-  const auto weights = load_or_fail();
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = stories260k();
   const MethodSpec m{"rtn", 4, 0, 32};
   const llama::Model model(weights, [&](const std::string& name, const io::FloatTensor& w) { return make_uniform_linear(m, name, w); });
   const std::string path = temp_path("bad.safetensors");
@@ -178,9 +181,34 @@ TEST(ModelFile, BadFilesAreFormatErrors) {
 }
 
 TEST(ModelFile, FailedWriteLeavesNoFile) {
-  const auto weights = load_or_fail();
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = stories260k();
   const llama::Model model(weights);
   const std::string path = temp_path("no_such_dir") + "/model.safetensors";
   EXPECT_ANY_THROW(save_quantized_model(path, weights, model, "fp32"));
   EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(ModelFile, HuggingFaceFolderLoadsLikeTheBin) {  // rankq-quantize --model DIR (model_run.hpp)
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
+  const auto weights = stories260k();
+  const auto tok512 = llama::Tokenizer::from_file(rankq_test::data_path("tok512.bin"), 512);
+  const std::string dir = temp_path("hf_folder");
+  rankq_test::HfWriteOptions o;
+  o.shards = 2;
+  rankq_test::write_hf_checkpoint(dir, weights, o);
+  rankq_test::write_text(dir + "/tokenizer.json", rankq_test::hf_tokenizer_json(tok512).dump());
+  const io::LlamaModel hf = rankq::example::load_model(dir);
+  ModelRunOptions run;
+  run.model_path = dir;
+  const llama::Tokenizer tok = load_tokenizer(run, 512);  // the folder's tokenizer.json
+  run.tokenizer_path = dir + "/tokenizer.json";
+  const llama::Tokenizer explicit_json = load_tokenizer(run, 512);
+  std::filesystem::remove_all(dir);
+  for (const auto& [name, t] : weights.tensors) EXPECT_EQ(hf.at(name).data, t.data) << name;
+  const auto paragraphs = llama::load_paragraphs(rankq_test::data_path("tinystories-valid-head.txt"));
+  for (std::size_t p = 0; p < 20; ++p) {
+    EXPECT_EQ(tok.encode(paragraphs[p]), tok512.encode(paragraphs[p]));
+    EXPECT_EQ(explicit_json.encode(paragraphs[p]), tok512.encode(paragraphs[p]));
+  }
 }

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -15,14 +16,17 @@
 #include "llama/tokenizer.hpp"
 #include "rankq/error.hpp"
 #include "rankq/io/gguf.hpp"
+#include "rankq/io/hf_checkpoint.hpp"
+#include "rankq/io/hf_tokenizer.hpp"
 #include "rankq/io/llama2c.hpp"
 
 namespace {
 
 const char* kUsage =
-    "usage: rankq-llama <model.bin|model.gguf> [--tokenizer tok.bin] <command> [options]\n"
-    "  The model format is detected from the file's magic (GGUF or llama2.c). A GGUF model brings its own\n"
-    "  vocabulary; a llama2.c model needs --tokenizer.\n"
+    "usage: rankq-llama <model.bin|model.gguf|HF-folder> [--tokenizer tok.bin|tokenizer.json] <command> [options]\n"
+    "  The model format is detected from the file's magic (GGUF or llama2.c); a folder is a Hugging Face\n"
+    "  LLaMA/Mistral checkpoint (config.json, safetensors, tokenizer.json). A GGUF model brings its own\n"
+    "  vocabulary, a folder its tokenizer.json; a llama2.c model needs --tokenizer.\n"
     "commands:\n"
     "  info                                  print the configuration\n"
     "  generate [--prompt TEXT] [--steps N]  greedy decoding (llama2.c -t 0); N positions incl. the prompt,\n"
@@ -93,7 +97,14 @@ bool is_gguf(const std::string& path) {
 int run(const Arguments& args) {
   rankq::io::LlamaModel weights;
   std::unique_ptr<rankq::llama::Tokenizer> tokenizer;
-  if (is_gguf(args.model_path)) {
+  std::string hf_tokenizer = args.tokenizer_path.size() >= 5 &&
+                                     args.tokenizer_path.compare(args.tokenizer_path.size() - 5, 5, ".json") == 0
+                                 ? args.tokenizer_path
+                                 : "";
+  if (std::filesystem::is_directory(args.model_path)) {
+    weights = rankq::io::read_hf_llama(args.model_path);
+    if (args.tokenizer_path.empty()) hf_tokenizer = args.model_path + "/tokenizer.json";
+  } else if (is_gguf(args.model_path)) {
     const auto file = rankq::io::read_gguf(args.model_path);
     weights = rankq::io::load_llama_gguf(file);
     if (args.tokenizer_path.empty()) {
@@ -104,6 +115,9 @@ int run(const Arguments& args) {
   } else {
     weights = rankq::io::read_llama2c(args.model_path);
   }
+  if (!hf_tokenizer.empty())
+    tokenizer = std::make_unique<rankq::llama::Tokenizer>(rankq::llama::Tokenizer::from_hf(
+        rankq::io::read_hf_tokenizer(hf_tokenizer), hf_tokenizer, static_cast<std::size_t>(weights.config.vocab_size)));
   if (!tokenizer) {
     if (args.tokenizer_path.empty())
       throw std::invalid_argument("a llama2.c model needs --tokenizer (e.g. tok512.bin)");

@@ -18,7 +18,7 @@ inline bool is_ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' |
 
 /// The paragraphs of `text`: split on every "\n\n", each piece stripped of leading and trailing ASCII
 /// whitespace, empty pieces dropped — Python's [p.strip() for p in text.split("\n\n") if p.strip()], the
-/// protocol behind the reference numbers of /work/shared/data/README.md (without the strip, 930 paragraphs
+/// protocol behind the reference numbers of docs/data.md (without the strip, 930 paragraphs
 /// of tinystories-valid-head.txt keep a trailing space and the count is 381,598 tokens instead of 380,662).
 inline std::vector<std::string> split_paragraphs(const std::string& text) {
   std::vector<std::string> paragraphs;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "rankq/error.hpp"
+#include "rankq/io/hf_tokenizer.hpp"
 
 namespace rankq::llama {
 
@@ -102,6 +103,24 @@ class Tokenizer {
       piece = std::move(converted);
     }
     return Tokenizer(std::move(tokens), std::move(scores), bos, eos, "rankq::llama::Tokenizer: vocabulary");
+  }
+
+  /// Builds the tokenizer from a Hugging Face tokenizer.json (rankq/io/hf_tokenizer.hpp): "▁" becomes a space,
+  /// and merges follow the file's merge list — the adjacent pair with the earliest merge wins, the leftmost on
+  /// ties, only listed pairs merge (HF BPE) — instead of piece scores. `expected_vocab_size` (0 = any) is checked.
+  static Tokenizer from_hf(const io::HfBpeTokenizer& hf, const std::string& source, std::size_t expected_vocab_size = 0) {
+    const std::string where = "rankq::llama::Tokenizer: '" + source + "'";
+    if (expected_vocab_size != 0 && hf.pieces.size() != expected_vocab_size)
+      throw format_error(where + " has " + std::to_string(hf.pieces.size()) + " tokens, the model expects " +
+                         std::to_string(expected_vocab_size));
+    Tokenizer t = from_vocabulary(hf.pieces, std::vector<float>(hf.pieces.size(), 0.f), hf.bos, hf.eos);
+    t.merge_ranks_.reserve(hf.merges.size());
+    for (std::size_t rank = 0; rank < hf.merges.size(); ++rank) {
+      const auto [left, right] = hf.merges[rank];
+      const int merged = t.find(t.piece(left) + t.piece(right));
+      t.merge_ranks_.emplace(pair_key(left, right), MergeRule{static_cast<double>(rank), merged});  // first listing wins
+    }
+    return t;
   }
 
   std::size_t vocab_size() const { return pieces_.size(); }
@@ -197,34 +216,48 @@ class Tokenizer {
     return static_cast<std::size_t>(id);
   }
 
-  /// The piece id the pair (left, right) merges into, or -1.
-  int merged_id(int left, int right) const {
-    return find(pieces_[static_cast<std::size_t>(left)] + pieces_[static_cast<std::size_t>(right)]);
+  struct MergeRule {
+    double rank;  ///< lower merges first
+    int id;       ///< the merged piece
+  };
+  static std::uint64_t pair_key(int left, int right) {
+    return static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32 | static_cast<std::uint32_t>(right);
+  }
+
+  /// What the pair (left, right) merges into ({rank, id}; id -1 = no merge): with a merge list (from_hf) the
+  /// listed rule, otherwise the concatenated piece ranked by minus its score (llama2.c).
+  MergeRule merge_rule(int left, int right) const {
+    if (!merge_ranks_.empty()) {
+      const auto it = merge_ranks_.find(pair_key(left, right));
+      return it == merge_ranks_.end() ? MergeRule{0.0, -1} : it->second;
+    }
+    const int id = find(pieces_[static_cast<std::size_t>(left)] + pieces_[static_cast<std::size_t>(right)]);
+    return MergeRule{id == -1 ? 0.0 : -static_cast<double>(scores_[static_cast<std::size_t>(id)]), id};
   }
 
   /// llama2.c's merge loop. Each pair's merge candidate is cached and only the two pairs next to a merge are
   /// recomputed, so the choice (strictly highest score, leftmost on ties) is the C code's at O(n) per merge.
+  /// With a merge list the lowest rank wins instead (leftmost on ties), which is HF BPE's order.
   void merge_pairs(std::vector<int>& tokens) const {
-    constexpr float kNoMerge = -1e10f;
-    std::vector<int> pair_id(tokens.size(), -1);
+    constexpr double kNoMerge = 1e10;  // llama2.c: scores <= -1e10 never merge
+    std::vector<MergeRule> pair(tokens.size(), MergeRule{0.0, -1});
     auto refresh = [&](std::size_t i) {
-      pair_id[i] = i + 1 < tokens.size() ? merged_id(tokens[i], tokens[i + 1]) : -1;
+      pair[i] = i + 1 < tokens.size() ? merge_rule(tokens[i], tokens[i + 1]) : MergeRule{0.0, -1};
     };
     for (std::size_t i = 0; i < tokens.size(); ++i) refresh(i);
     while (tokens.size() > 1) {
-      float best_score = kNoMerge;
+      double best_rank = kNoMerge;
       std::size_t best = tokens.size();
       for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
-        const int id = pair_id[i];
-        if (id != -1 && scores_[static_cast<std::size_t>(id)] > best_score) {
-          best_score = scores_[static_cast<std::size_t>(id)];
+        if (pair[i].id != -1 && pair[i].rank < best_rank) {
+          best_rank = pair[i].rank;
           best = i;
         }
       }
       if (best == tokens.size()) break;
-      tokens[best] = pair_id[best];
+      tokens[best] = pair[best].id;
       tokens.erase(tokens.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-      pair_id.erase(pair_id.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+      pair.erase(pair.begin() + static_cast<std::ptrdiff_t>(best) + 1);
       refresh(best);
       if (best > 0) refresh(best - 1);
     }
@@ -236,6 +269,7 @@ class Tokenizer {
   std::vector<std::string> pieces_;
   std::vector<float> scores_;
   std::unordered_map<std::string, int> lookup_;
+  std::unordered_map<std::uint64_t, MergeRule> merge_ranks_;  ///< from_hf: (left, right) -> rule; empty: use scores
   int bos_ = 1;
   int eos_ = 2;
   int dummy_prefix_ = -1;

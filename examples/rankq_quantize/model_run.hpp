@@ -3,11 +3,14 @@
 #pragma once
 
 #include <rankq/io/gguf.hpp>
+#include <rankq/io/hf_checkpoint.hpp>
+#include <rankq/io/hf_tokenizer.hpp>
 #include <rankq/io/llama2c.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -49,12 +52,20 @@ inline std::string describe_activations(const MethodSpec& m) {
   return a.kind == ActivationQuant::per_token ? "int8/token" : "int8 b" + std::to_string(a.block);
 }
 
+/// A folder is a Hugging Face checkpoint (config.json + safetensors), a .gguf file GGUF, anything else llama2.c.
 inline io::LlamaModel load_model(const std::string& path) {
+  if (std::filesystem::is_directory(path)) return io::read_hf_llama(path);
   const bool gguf = path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
   return gguf ? io::read_llama_gguf(path) : io::read_llama2c(path);
 }
 
 inline llama::Tokenizer load_tokenizer(const ModelRunOptions& o, std::size_t vocab) {
+  const auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  std::string hf_tokenizer = ends_with(o.tokenizer_path, ".json") ? o.tokenizer_path : "";
+  if (o.tokenizer_path.empty() && std::filesystem::is_directory(o.model_path)) hf_tokenizer = o.model_path + "/tokenizer.json";
+  if (!hf_tokenizer.empty()) return llama::Tokenizer::from_hf(io::read_hf_tokenizer(hf_tokenizer), hf_tokenizer, vocab);
   if (!o.tokenizer_path.empty()) return llama::Tokenizer::from_file(o.tokenizer_path, vocab);
   const bool gguf = o.model_path.size() >= 5 && o.model_path.compare(o.model_path.size() - 5, 5, ".gguf") == 0;
   if (!gguf) throw rankq::invalid_argument("rankq-quantize: --tokenizer is required for a llama2.c checkpoint");

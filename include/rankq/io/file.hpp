@@ -1,10 +1,11 @@
-// rankq/io/file.hpp — whole-file reads and atomic whole-file writes (temporary file + rename) for the model
+// rankq/io/file.hpp — whole-file reads, read-only file mappings (MappedFile) and atomic whole-file writes (temporary file + rename) for the model
 // readers and writers; io_error for failures of the operating system (open, read, write, rename).
 #pragma once
 
 #include "rankq/detail/abi.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,6 +80,39 @@ inline std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
   }
   return bytes;
 }
+
+/// A regular file mapped read-only into memory (mmap, MAP_PRIVATE): the readers parse it in place, so a model
+/// file is never copied whole into the heap; its pages are loaded on first touch and belong to the page cache.
+/// Unmapped on destruction; not copyable. An empty file maps to data() == nullptr, size() == 0. As with any
+/// mapping, the file must not be truncated by another process while mapped (that would raise SIGBUS).
+class MappedFile {
+ public:
+  /// Maps `path`. Throws io_error naming the path if it cannot be opened, is not a regular file, or cannot be mapped.
+  explicit MappedFile(const std::string& path) {
+    detail::FdGuard f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (f.fd < 0) detail::throw_io("open", path, errno);
+    struct stat st {};
+    if (::fstat(f.fd, &st) != 0) detail::throw_io("stat", path, errno);
+    if (!S_ISREG(st.st_mode)) throw io_error("rankq::io: cannot read '" + path + "': not a regular file");
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ == 0) return;
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, f.fd, 0);
+    if (p == MAP_FAILED) detail::throw_io("map (mmap)", path, errno);
+    data_ = static_cast<const std::uint8_t*>(p);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() {
+    if (data_ != nullptr) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+  }
+
+  const std::uint8_t* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  const std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 /// A borrowed byte range, one piece of a file being written.
 struct ByteSpan {

@@ -25,13 +25,16 @@ RANKQ_NAMESPACE_BEGIN namespace io {
 inline GgufFile parse_gguf(const std::uint8_t* data, std::size_t size) {
   rankq::detail::require_non_null(data, size, "io::parse_gguf", "data");
   auto buffer = std::make_shared<const std::vector<std::uint8_t>>(data, data + size);
-  return detail::GgufParser(std::move(buffer), "GGUF").parse();
+  const std::uint8_t* bytes = buffer->data();
+  return detail::GgufParser(std::move(buffer), bytes, size, "GGUF").parse();
 }
 
-/// Reads and parses a GGUF file. Throws io_error if it cannot be read, rankq::format_error if malformed.
+/// Maps (mmap) and parses a GGUF file; the returned GgufFile keeps the mapping and decodes tensors from it. Throws io_error if it cannot be read, rankq::format_error if malformed.
 inline GgufFile read_gguf(const std::string& path) {
-  auto buffer = std::make_shared<const std::vector<std::uint8_t>>(read_file_bytes(path));
-  return detail::GgufParser(std::move(buffer), "GGUF '" + path + "'").parse();
+  auto file = std::make_shared<const MappedFile>(path);  // the GgufFile keeps the mapping; tensors decode from it
+  const std::uint8_t* bytes = file->data();
+  const std::size_t size = file->size();
+  return detail::GgufParser(std::move(file), bytes, size, "GGUF '" + path + "'").parse();
 }
 
 namespace detail {

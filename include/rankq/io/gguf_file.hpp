@@ -264,7 +264,7 @@ class GgufFile {
                            std::to_string(t.type) + "): only F32, F16, BF16, F64, I8, I16, I32 and I64 data can be read");
     }
     out.shape = t.shape();
-    const std::uint8_t* p = buffer_->data() + data_offset_ + t.offset;  // bounds checked by the parser
+    const std::uint8_t* p = bytes_ + data_offset_ + t.offset;  // bounds checked by the parser
     out.bytes.assign(p, p + t.n_bytes);
     return out;
   }
@@ -276,14 +276,15 @@ class GgufFile {
                          std::to_string(t.type) + "): only F32, F16 and BF16 convert to float");
     std::vector<float> out(static_cast<std::size_t>(t.n_elements));
     const DType d = t.type == 0 ? DType::f32 : t.type == 1 ? DType::f16 : DType::bf16;
-    decode_floats(d, buffer_->data() + data_offset_ + t.offset, out.size(), out.data());
+    decode_floats(d, bytes_ + data_offset_ + t.offset, out.size(), out.data());
     return out;
   }
 
  private:
   friend struct detail::GgufParser;
   std::string source_;
-  std::shared_ptr<const std::vector<std::uint8_t>> buffer_;
+  std::shared_ptr<const void> owner_;  ///< keeps bytes_ alive: the parsed copy or the file's mapping
+  const std::uint8_t* bytes_ = nullptr;
   std::uint64_t data_offset_ = 0;
   std::uint32_t version_ = 0;
   std::uint64_t alignment_ = 32;

@@ -94,8 +94,8 @@ inline LlamaModel parse_llama2c(const std::uint8_t* data, std::size_t size) {
 
 /// Reads a llama2.c legacy checkpoint file. Throws io_error if it cannot be read, rankq::format_error if malformed.
 inline LlamaModel read_llama2c(const std::string& path) {
-  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
-  return detail::parse_llama2c_impl(bytes.data(), bytes.size(), "llama2.c checkpoint '" + path + "'");
+  const MappedFile file(path);
+  return detail::parse_llama2c_impl(file.data(), file.size(), "llama2.c checkpoint '" + path + "'");
 }
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::io

@@ -27,8 +27,8 @@ inline SafetensorsFile parse_safetensors(const std::uint8_t* data, std::size_t s
 
 /// Reads a safetensors file. Throws io_error if it cannot be read, rankq::format_error if malformed.
 inline SafetensorsFile read_safetensors(const std::string& path) {
-  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
-  return detail::parse_safetensors_impl(bytes.data(), bytes.size(), "safetensors '" + path + "'");
+  const MappedFile file(path);
+  return detail::parse_safetensors_impl(file.data(), file.size(), "safetensors '" + path + "'");
 }
 
 /// The bytes of a safetensors file holding `tensors` (data in name order, back to back, starting at a multiple of

@@ -26,9 +26,11 @@ struct GgufParser {
   GgufFile f;
   ByteReader in;
 
-  GgufParser(std::shared_ptr<const std::vector<std::uint8_t>> buffer, std::string source)
-      : in(buffer->data(), buffer->size(), source) {
-    f.buffer_ = std::move(buffer);
+  /// `owner` keeps the `size` bytes at `data` alive (a copied buffer or a MappedFile) for the GgufFile's lifetime.
+  GgufParser(std::shared_ptr<const void> owner, const std::uint8_t* data, std::size_t size, std::string source)
+      : in(data, size, source) {
+    f.owner_ = std::move(owner);
+    f.bytes_ = data;
     f.source_ = std::move(source);
   }
 
