@@ -103,8 +103,17 @@ inline GptqFactor gptq_factor(const GptqHessian& h, const GptqOptions& o, const 
     throw_argument(fn, "hessian", "is not positive definite after dampening (damp = " + std::to_string(o.damp) +
                                       ", " + std::to_string(f.damping) +
                                       " added to the diagonal): increase the dampening or the calibration tokens");
-  Eigen::MatrixXd Linv = Eigen::MatrixXd::Identity(k, k);
-  llt.matrixL().solveInPlace(Linv);
+  // L⁻¹ by column panels: panel [j0, j0 + nb) of L⁻¹ is zero above row j0, and its rows [j0, K) solve
+  // L[j0:, j0:]·X = I[j0:, j0:j0+nb] — K³/6 multiply-adds instead of the K³/2 of a solve against the full identity.
+  Eigen::MatrixXd Linv = Eigen::MatrixXd::Zero(k, k);
+  const Eigen::MatrixXd& L = llt.matrixLLT();  // lower triangle = L
+  constexpr Eigen::Index kPanel = 128;
+  for (Eigen::Index j0 = 0; j0 < k; j0 += kPanel) {
+    const Eigen::Index nb = std::min(kPanel, k - j0), rest = k - j0;
+    auto panel = Linv.block(j0, j0, rest, nb);
+    panel.setIdentity();
+    L.block(j0, j0, rest, rest).triangularView<Eigen::Lower>().solveInPlace(panel);
+  }
   f.U.setZero(k, k);
   for (Eigen::Index i = 0; i < k; ++i)
     for (Eigen::Index j = i; j < k; ++j) f.U(i, j) = static_cast<float>(Linv(k - 1 - i, k - 1 - j));
