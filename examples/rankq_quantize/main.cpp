@@ -36,6 +36,7 @@ struct Args {
   bool lcq_double_quant = false;       ///< lcq: 8-bit S and B (double quantization)
   std::size_t group = 32;
   rankq::example::GptqChoice gptq;  ///< --gptq (modifier) / --damp / --act-order / --gptq-block
+  bool gptq_tuned = false;          ///< --damp, --act-order or --gptq-block was given
 };
 
 void usage() {
@@ -115,7 +116,8 @@ rankq::llama::ParagraphRange to_range(const std::string& s, const std::string& o
 /// GPTQ's options (kept apart from parse() so that the option table stays easy to merge). Returns false if
 /// `arg` is not one of them.
 template <typename Value>
-bool parse_gptq_option(const std::string& arg, Value&& value, rankq::example::GptqChoice& g) {
+bool parse_gptq_option(const std::string& arg, Value&& value, rankq::example::GptqChoice& g, bool& tuned) {
+  tuned = tuned || arg == "--act-order" || arg == "--gptq-block" || arg == "--damp";
   if (arg == "--gptq") {
     g.enabled = true;
   } else if (arg == "--act-order") {
@@ -143,6 +145,10 @@ bool parse_gptq_option(const std::string& arg, Value&& value, rankq::example::Gp
 
 /// Expands --method gptq (rtn with GPTQ) and applies --gptq to every quantized method; checks the combination.
 void apply_gptq(Args& a) {
+  bool any = false;
+  for (const auto& m : a.run.methods) any = any || m.method == "gptq" || (a.gptq.enabled && m.method != "fp32");
+  if (a.gptq_tuned && !any)
+    throw std::runtime_error("--damp, --act-order and --gptq-block need --method gptq or --gptq with a quantized method");
   for (auto& m : a.run.methods) {
     if (m.method == "gptq") {
       m.method = "rtn";
@@ -209,7 +215,7 @@ Args parse(int argc, char** argv) {
       a.group = to_size(value(), arg);
     } else if (arg == "--out") {
       a.run.out_path = value();
-    } else if (parse_gptq_option(arg, value, a.gptq)) {
+    } else if (parse_gptq_option(arg, value, a.gptq, a.gptq_tuned)) {
       // --gptq, --damp, --act-order, --gptq-block
     } else if (arg == "--threads") {
       a.run.threads = to_size(value(), arg);
