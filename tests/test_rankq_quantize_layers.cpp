@@ -1,6 +1,7 @@
 // tests/test_rankq_quantize_layers.cpp — rankq-quantize's LQER / L²QER and LCQ projections
 // (examples/rankq_quantize/lqer_linear.hpp, lcq_linear.hpp): they compute what the library's scalar references
 // define, and the io helpers they rely on (MXINT form of uniform weights) are exact.
+#include "rankq_quantize/gptq_linear.hpp"
 #include "rankq_quantize/lcq_linear.hpp"
 #include "rankq_quantize/lqer_linear.hpp"
 
@@ -120,4 +121,54 @@ TEST(RankqQuantizeLayers, MxintFromUniformInvertsToUniform) {
                                               MxFormat{4, 16, MxSemantics::lqer}));
   EXPECT_FALSE(io::detail::mxint_from_uniform(quantize_uniform(W, UniformFormat{4, 16, Symmetry::symmetric, ScaleType::f32}),
                                               MxFormat{4, 16, MxSemantics::lqer}));
+}
+
+TEST(RankqQuantizeLayers, GptqLinearsHoldTheLibrarysGptqWeights) {
+  const std::size_t N = 40, K = 172, M = 300;
+  const auto w = tensor(N, K, 7);
+  const auto x = test::activations(M, K, 8);
+  ActivationStats stats(K, true);
+  stats.add_batch(MatrixView<const float>(x.data(), M, K));
+  const GptqHessian h = gptq_hessian(stats);
+  const MatrixView<const float> W(w.data.data(), N, K);
+  GptqChoice g;
+  g.enabled = true;
+  g.act_order = true;
+  g.damp = 0.05;
+  g.block = 32;
+  const GptqOptions o = gptq_options(g, {});
+  MethodSpec rtn{"rtn", 3, 0, 32};
+  rtn.gptq = g;
+  const auto a = make_gptq_linear(rtn, "w", w, &stats, 2);
+  const auto expect_uniform = gptq_quantize_uniform(W, h, UniformFormat{3, 32, Symmetry::asymmetric, ScaleType::f16}, o);
+  const auto& qa = dynamic_cast<const QuantizedLinear&>(*a).weights();
+  EXPECT_EQ(std::vector<std::uint8_t>(qa.codes.begin(), qa.codes.end()),
+            std::vector<std::uint8_t>(expect_uniform.codes.begin(), expect_uniform.codes.end()));
+  EXPECT_EQ(describe(rtn), "GPTQ W3A8 g32");
+  MethodSpec l2{"l2qer", 4, 8, 16};
+  l2.gptq = g;
+  const auto b = make_gptq_linear(l2, "w", w, &stats, 1);
+  const auto& lb = dynamic_cast<const LqerLinear&>(*b).weights();
+  const auto expect_lqer = gptq_quantize_lqer(W, h, MxFormat{4, 16, MxSemantics::lqer}, l2qer_scale(stats),
+                                              LqerOptions{8, LowRankStorage::mxint8, {}}, o);
+  EXPECT_EQ(std::vector<std::uint8_t>(lb.weights.codes.begin(), lb.weights.codes.end()),
+            std::vector<std::uint8_t>(expect_lqer.weights.codes.begin(), expect_lqer.weights.codes.end()));
+  EXPECT_EQ(lb.correction.singular_values, expect_lqer.correction.singular_values);
+  MethodSpec lcq{"lcq", 3, 2, 32};
+  lcq.gptq = g;
+  const auto c = make_gptq_linear(lcq, "w", w, &stats, 2);
+  std::vector<float> y(5 * N);
+  c->forward(x.data(), 5, y.data());
+  for (float v : y) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_EQ(describe(lcq), "GPTQ+LCQ W3A8 k=2 g32");
+  // Errors before any work: statistics without XᵀX, bad settings, double quantization.
+  ActivationStats no_gram(K);
+  no_gram.add_batch(MatrixView<const float>(x.data(), M, K));
+  EXPECT_THROW(make_gptq_linear(rtn, "w", w, &no_gram, 1), rankq::invalid_argument);
+  MethodSpec bad = rtn;
+  bad.gptq.damp = -1;
+  EXPECT_THROW(check_gptq_choice(bad), rankq::invalid_argument);
+  bad = lcq;
+  bad.double_quantize = true;
+  EXPECT_THROW(check_gptq_choice(bad), rankq::invalid_argument);
 }

@@ -4,6 +4,7 @@
 #include <rankq/rankq.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "rankq_quantize/gptq_rows.hpp"
 #include "rankq_quantize/lcq_rows.hpp"
 #include "rankq_quantize/lqer_rows.hpp"
 #include "rankq_quantize/model_run.hpp"
@@ -33,6 +35,8 @@ struct Args {
   std::vector<std::size_t> lcq_ranks;  ///< empty = --rank, or 2
   bool lcq_double_quant = false;       ///< lcq: 8-bit S and B (double quantization)
   std::size_t group = 32;
+  rankq::example::GptqChoice gptq;  ///< --gptq (modifier) / --damp / --act-order / --gptq-block
+  bool gptq_tuned = false;          ///< --damp, --act-order or --gptq-block was given
 };
 
 void usage() {
@@ -67,7 +71,14 @@ void usage() {
       "  --lcq-rank LIST        lcq's ranks (default: --rank, else 2)\n"
       "  --lcq-double-quant     lcq: store S and B in 8 bits (double quantization, refitted; default f32)\n"
       "  --group G              rtn/lcq group size: rtn 16, 32, 64, 128; lcq 32, 64, 128; 0 = whole row (default 32)\n"
-      "  --threads N            evaluation and LCQ fitting threads (default 2)\n"
+      "  --threads N            evaluation, LCQ fitting and GPTQ threads (default 2)\n"
+      "GPTQ (docs/gptq.md; H = X^T X / n of each projection's fp32 calibration inputs, 8 K^2 bytes per projection):\n"
+      "  --method gptq          GPTQ onto rtn's grid (uniform asymmetric, --group, f16 scales)\n"
+      "  --gptq                 GPTQ in front of every listed method: rtn, mxint, lqer, l2qer (L2QER fitted to the\n"
+      "                         GPTQ residual), lcq (codebook passes alternating with refits)\n"
+      "  --damp X               dampening lambda: H + lambda mean(diag H) I (default 0.01)\n"
+      "  --act-order            process columns by decreasing diag(H) (groups stay on the stored layout)\n"
+      "  --gptq-block B         lazy-batch width in columns (default 128)\n"
       "  --out FILE             write the quantized model (one quantized method) as a safetensors file\n"
       "Both modes:\n"
       "  --json FILE            also write the table as JSON");
@@ -102,6 +113,56 @@ rankq::llama::ParagraphRange to_range(const std::string& s, const std::string& o
   const std::string e = s.substr(colon + 1);
   r.end = e.empty() ? rankq::llama::ParagraphRange::npos : to_size(e, opt);
   return r;
+}
+
+/// GPTQ's options (kept apart from parse() so that the option table stays easy to merge). Returns false if
+/// `arg` is not one of them.
+template <typename Value>
+bool parse_gptq_option(const std::string& arg, Value&& value, rankq::example::GptqChoice& g, bool& tuned) {
+  tuned = tuned || arg == "--act-order" || arg == "--gptq-block" || arg == "--damp";
+  if (arg == "--gptq") {
+    g.enabled = true;
+  } else if (arg == "--act-order") {
+    g.act_order = true;
+  } else if (arg == "--gptq-block") {
+    g.block = to_size(value(), arg);
+    if (g.block == 0) throw std::runtime_error("--gptq-block must be >= 1");
+  } else if (arg == "--damp") {
+    const std::string v = value();
+    std::size_t pos = 0;
+    double d = -1;
+    try {
+      d = std::stod(v, &pos);
+    } catch (const std::exception&) {
+      pos = 0;
+    }
+    if (pos != v.size() || v.empty() || !(d >= 0.0) || !std::isfinite(d))
+      throw std::runtime_error("--damp: '" + v + "' is not a finite number >= 0");
+    g.damp = d;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/// Expands --method gptq (rtn with GPTQ) and applies --gptq to every quantized method; checks the combination.
+void apply_gptq(Args& a) {
+  bool any = false;
+  for (const auto& m : a.run.methods) any = any || m.method == "gptq" || (a.gptq.enabled && m.method != "fp32");
+  if (a.gptq_tuned && !any)
+    throw std::runtime_error("--damp, --act-order and --gptq-block need --method gptq or --gptq with a quantized method");
+  for (auto& m : a.run.methods) {
+    if (m.method == "gptq") {
+      m.method = "rtn";
+      m.gptq = a.gptq;
+      m.gptq.enabled = true;
+    } else if (m.method != "fp32") {
+      const bool on = a.gptq.enabled;
+      m.gptq = a.gptq;
+      m.gptq.enabled = on;
+    }
+    rankq::example::check_gptq_choice(m);
+  }
 }
 
 Args parse(int argc, char** argv) {
@@ -156,6 +217,8 @@ Args parse(int argc, char** argv) {
       a.group = to_size(value(), arg);
     } else if (arg == "--out") {
       a.run.out_path = value();
+    } else if (parse_gptq_option(arg, value, a.gptq, a.gptq_tuned)) {
+      // --gptq, --damp, --act-order, --gptq-block
     } else if (arg == "--threads") {
       a.run.threads = to_size(value(), arg);
       if (a.run.threads == 0) throw std::runtime_error("--threads must be positive");
@@ -178,10 +241,20 @@ int run_synthetic(const Args& args) {
   const auto lcq = rankq::example::lcq_rows(layer.W, layer.N, layer.K, layer.calib, layer.calib_rows, layer.eval,
                                             layer.eval_rows);
   rankq::example::print_table("LCQ: rank-k codebooks, groups of 128, D = E[x^2] from calibration (float activations unless / A8)", lcq);
+  // GPTQ with the other tables' 256 calibration rows (fewer than K: H is singular, GPTQ overfits them), then with
+  // 4·K rows of the same layer (same W and channel distribution; its own evaluation rows, so RTN is re-measured).
+  const auto gptq = rankq::example::gptq_rows(layer);
+  rankq::example::print_table("GPTQ vs RTN, H from the " + std::to_string(layer.calib_rows) +
+                                  " calibration rows above (damp 0.01; same formats and activations)", gptq);
+  const auto big = rankq::example::make_synthetic_layer(args.N, args.K, 4 * args.K);
+  const auto gptq_big = rankq::example::gptq_rows(big);
+  rankq::example::print_table("GPTQ vs RTN, H from " + std::to_string(big.calib_rows) +
+                                  " calibration rows (same W; new evaluation rows)", gptq_big);
   if (!args.json_path.empty()) {
     std::ofstream out(args.json_path);
     nlohmann::json j = {{"formats", rankq::example::to_json(rows)}, {"lqer", rankq::example::to_json(lqer)},
-                        {"lcq", rankq::example::to_json(lcq)}};
+                        {"lcq", rankq::example::to_json(lcq)}, {"gptq", rankq::example::to_json(gptq)},
+                        {"gptq_calib_4k", rankq::example::to_json(gptq_big)}};
     out << j.dump(2) << "\n";
     if (!out) throw std::runtime_error("cannot write " + args.json_path);
   }
@@ -219,9 +292,10 @@ int run_real_model(Args args) {
       }
       continue;
     }
-    if (m != "rtn" && m != "mxint") throw std::runtime_error("--method: unknown method '" + m + "'");
+    if (m != "rtn" && m != "mxint" && m != "gptq") throw std::runtime_error("--method: unknown method '" + m + "'");
     for (unsigned b : args.bits) args.run.methods.push_back(MethodSpec{m, b, 0, args.group});
   }
+  apply_gptq(args);
   std::size_t quantized = 0;
   for (const auto& m : args.run.methods) quantized += m.method != "fp32";
   if (!args.run.out_path.empty() && quantized != 1)
@@ -229,11 +303,12 @@ int run_real_model(Args args) {
   if (args.run.methods.empty() || args.run.methods.front().method != "fp32")
     args.run.methods.insert(args.run.methods.begin(), MethodSpec{"fp32", 32, 0, 0});  // the baseline for Δ
   const auto rows = rankq::example::run_model(args.run);
-  std::printf("\n%-24s %-11s %8s %11s %9s %10s\n", "method", "activations", "bits/w", "perplexity", "Δ fp32", "tokens/s");
-  std::printf("%s\n", std::string(78, '-').c_str());
+  std::printf("\n%-28s %-11s %8s %11s %9s %10s %10s\n", "method", "activations", "bits/w", "perplexity", "Δ fp32", "tokens/s",
+              "quant s");
+  std::printf("%s\n", std::string(93, '-').c_str());
   for (const auto& r : rows)
-    std::printf("%-24s %-11s %8.3f %11.4f %+9.4f %10.0f\n", r.method.c_str(), r.activations.c_str(), r.bits_per_weight,
-                r.perplexity, r.delta_vs_fp32, r.tokens_per_second);
+    std::printf("%-28s %-11s %8.3f %11.4f %+9.4f %10.0f %10.2f\n", r.method.c_str(), r.activations.c_str(), r.bits_per_weight,
+                r.perplexity, r.delta_vs_fp32, r.tokens_per_second, r.quantize_seconds);
   std::printf("(%zu evaluation tokens in paragraphs [%zu, %zu) of %s", rows.empty() ? 0 : rows[0].tokens,
               args.run.eval_range.begin, rows.empty() ? 0 : rows[0].eval_end, args.run.eval_path.c_str());
   const auto& mm = args.run.methods;
@@ -248,7 +323,8 @@ int run_real_model(Args args) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
       j.push_back({{"method", r.method}, {"activations", r.activations}, {"bits_per_weight", r.bits_per_weight}, {"perplexity", r.perplexity},
-                   {"delta_vs_fp32", r.delta_vs_fp32}, {"tokens_per_second", r.tokens_per_second}, {"tokens", r.tokens}});
+                   {"delta_vs_fp32", r.delta_vs_fp32}, {"tokens_per_second", r.tokens_per_second}, {"tokens", r.tokens},
+                   {"quantize_seconds", r.quantize_seconds}});
     std::ofstream out(args.json_path);
     out << j.dump(2) << "\n";
     if (!out) throw std::runtime_error("cannot write " + args.json_path);

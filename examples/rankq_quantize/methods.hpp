@@ -99,6 +99,14 @@ class QuantizedLinear final : public StorableLinear {
   KernelPath path_;
 };
 
+/// GPTQ in front of a method (--method gptq, or --gptq with rtn/mxint/lqer/l2qer/lcq): docs/gptq.md.
+struct GptqChoice {
+  bool enabled = false;
+  double damp = 0.01;        ///< --damp
+  bool act_order = false;    ///< --act-order
+  std::size_t block = 128;   ///< --gptq-block
+};
+
 /// What the CLI was asked to do for every projection.
 struct MethodSpec {
   std::string method = "rtn";  ///< fp32, rtn, mxint, lqer, l2qer, lcq
@@ -106,12 +114,14 @@ struct MethodSpec {
   std::size_t rank = 0;        ///< lqer/l2qer: k of A_k B_k; lcq: codebook rank
   std::size_t group = 32;      ///< rtn/lcq group along K (0 = whole row); mxint uses blocks of 16
   bool double_quantize = false;  ///< lcq: 8-bit S and B (LcqOptions::double_quantize)
+  GptqChoice gptq{};             ///< error-compensating quantization with H from calibration
 };
 
 inline std::string describe(const MethodSpec& m) {
   if (m.method == "fp32") return "fp32";
-  if (m.method == "mxint") return "MXINT W" + std::to_string(m.bits) + "A8";
+  if (m.method == "mxint") return std::string(m.gptq.enabled ? "GPTQ+" : "") + "MXINT W" + std::to_string(m.bits) + "A8";
   std::string s = m.method == "rtn" ? "RTN" : m.method == "lqer" ? "LQER" : m.method == "l2qer" ? "L2QER" : "LCQ";
+  if (m.gptq.enabled) s = m.method == "rtn" ? "GPTQ" : "GPTQ+" + s;
   s += " W" + std::to_string(m.bits) + "A8";
   if (m.rank) s += " k=" + std::to_string(m.rank);
   if (m.method == "rtn" || m.method == "lcq") s += " g" + (m.group ? std::to_string(m.group) : std::string("row"));

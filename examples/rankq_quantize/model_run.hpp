@@ -8,6 +8,7 @@
 #include <rankq/io/llama2c.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/tokenizer.hpp"
+#include "rankq_quantize/gptq_linear.hpp"
 #include "rankq_quantize/lcq_linear.hpp"
 #include "rankq_quantize/lqer_linear.hpp"
 #include "rankq_quantize/methods.hpp"
@@ -43,6 +45,7 @@ struct ModelRow {
   double bits_per_weight = 0, perplexity = 0, delta_vs_fp32 = 0, tokens_per_second = 0;
   std::size_t tokens = 0;
   std::size_t eval_end = 0;  ///< the resolved end of the evaluation range
+  double quantize_seconds = 0;  ///< wall time to quantize every projection (calibration excluded)
 };
 
 inline std::string describe_activations(const MethodSpec& m) {
@@ -77,18 +80,18 @@ inline llama::Tokenizer load_tokenizer(const ModelRunOptions& o, std::size_t voc
 /// calibration paragraphs. One batch per paragraph (window of at most seq_len tokens, BOS included).
 using CalibrationStats = std::map<std::string, ActivationStats>;
 
-/// Methods that use calibration: L²QER (its scale s from max-of-batch-means |x|) and LCQ (D = E[x²]).
-inline bool needs_calibration(const MethodSpec& m) { return m.method == "l2qer" || m.method == "lcq"; }
+/// Methods that use calibration: L²QER (its scale s from max-of-batch-means |x|), LCQ (D = E[x²]) and GPTQ (XᵀX).
+inline bool needs_calibration(const MethodSpec& m) { return m.method == "l2qer" || m.method == "lcq" || m.gptq.enabled; }
 
 /// Runs the fp32 model once over `range` of `paragraphs` and collects every projection's input statistics.
 inline CalibrationStats calibrate(const io::LlamaModel& weights, const llama::Tokenizer& tok,
                                   const std::vector<std::string>& paragraphs, llama::ParagraphRange range,
-                                  llama::CalibrationSummary* summary = nullptr) {
+                                  llama::CalibrationSummary* summary = nullptr, bool keep_gram = false) {
   const llama::Model fp32(weights);
   CalibrationStats stats;
   llama::CalibrationTaps taps;
   for (const auto& name : fp32.projection_names()) {
-    ActivationStats& s = stats.try_emplace(name, fp32.projection(name).in_features()).first->second;
+    ActivationStats& s = stats.try_emplace(name, fp32.projection(name).in_features(), keep_gram).first->second;
     taps.add(name, [&s](const float* x, std::size_t M, std::size_t K) { s.add_batch(MatrixView<const float>(x, M, K)); });
   }
   range = range.resolved(paragraphs.size(), "rankq-quantize --calib-range");
@@ -113,6 +116,10 @@ inline const ActivationStats* find_stats(const CalibrationStats& calib, const st
 /// The factory of rankq-quantize's methods. The returned factory refers to `calib`: keep it alive while building.
 inline llama::LinearFactory default_factory(const MethodSpec& m, const CalibrationStats& calib, std::size_t threads = 2) {
   if (m.method == "fp32") return llama::dense_linear_factory();
+  if (m.gptq.enabled)
+    return [m, &calib, threads](const std::string& name, const io::FloatTensor& w) {
+      return make_gptq_linear(m, name, w, find_stats(calib, name), threads);
+    };
   if (m.method == "rtn" || m.method == "mxint")
     return [m](const std::string& name, const io::FloatTensor& w) { return make_uniform_linear(m, name, w); };
   if (m.method == "lqer" || m.method == "l2qer")
@@ -170,7 +177,8 @@ inline std::vector<ModelRow> run_model(ModelRunOptions o, FactoryBuilder factory
       std::fprintf(stderr, "rankq-quantize: warning: calibration paragraphs [%zu, %zu) overlap evaluation paragraphs [%zu, %zu)\n",
                    o.calib_range.begin, o.calib_range.end, o.eval_range.begin, o.eval_range.end);
     llama::CalibrationSummary cs;
-    calib = calibrate(weights, tok, calib_paragraphs, o.calib_range, &cs);
+    const bool gram = std::any_of(o.methods.begin(), o.methods.end(), [](const MethodSpec& m) { return m.gptq.enabled; });
+    calib = calibrate(weights, tok, calib_paragraphs, o.calib_range, &cs, gram);
     std::fprintf(stderr, "calibration: %zu paragraphs, %zu tokens per projection, %.1f s\n", cs.paragraphs, cs.tokens, cs.seconds);
   }
   std::vector<ModelRow> rows;
@@ -181,18 +189,20 @@ inline std::vector<ModelRow> run_model(ModelRunOptions o, FactoryBuilder factory
     const std::size_t layers = static_cast<std::size_t>(weights.config.n_layers) * llama::projection_suffixes().size();
     std::size_t built = 0;
     ProgressBar bar("quantize " + label, layers);
+    const auto start = std::chrono::steady_clock::now();
     const llama::Model model(weights, [&](const std::string& name, const io::FloatTensor& w) {
       auto layer = factory(name, w);
       bar.update(++built);
       return layer;
     });
+    const double quantize_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     bar.finish();
     if (!o.out_path.empty() && m.method != "fp32") save_quantized_model(o.out_path, weights, model, label);
     const auto r = chunked_perplexity(model, tok, eval_paragraphs, o.eval_range, o.threads, label);
     if (m.method == "fp32") fp32_ppl = r.perplexity;
     rows.push_back(ModelRow{label, describe_activations(m), m.method == "fp32" ? 32.0 : model.projection_bits_per_weight(),
                             r.perplexity, fp32_ppl > 0 ? r.perplexity - fp32_ppl : 0.0, r.tokens_per_second, r.tokens,
-                            o.eval_range.end});
+                            o.eval_range.end, quantize_seconds});
   }
   return rows;
 }

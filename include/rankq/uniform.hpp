@@ -113,6 +113,52 @@ inline UniformWeights make_uniform_weights(const UniformFormat& f, std::size_t N
   return q;
 }
 
+namespace detail {
+/// Round-to-nearest scale s and offset z of one group of n > 0 values (already in storage precision):
+/// symmetric s = max|w|/(2^(b-1) - 1), z unused (0); asymmetric s = (max - min)/(2^b - 1), z = -min.
+/// Shared by quantize_uniform and the GPTQ grids (gptq.hpp) so both choose identical parameters.
+inline void uniform_group_params(const float* x, std::size_t n, const UniformFormat& f, float& s, float& z) {
+  s = 0.0f;
+  z = 0.0f;
+  if (f.symmetry == Symmetry::symmetric) {
+    float amax = 0.0f;
+    for (std::size_t k = 0; k < n; ++k) amax = std::max(amax, std::fabs(x[k]));
+    const double half_range = static_cast<double>(1u << (f.bits - 1));
+    s = to_storage(static_cast<float>(amax / (half_range - 1.0)), f.scale_type);
+  } else {
+    float lo = x[0], hi = x[0];
+    for (std::size_t k = 0; k < n; ++k) lo = std::min(lo, x[k]), hi = std::max(hi, x[k]);
+    const double tmax = static_cast<double>((1u << f.bits) - 1u);
+    s = to_storage(static_cast<float>((static_cast<double>(hi) - lo) / tmax), f.scale_type);
+    z = to_storage(-lo, f.scale_type);
+  }
+}
+
+/// Throws when a group's scale or offset overflowed its storage type.
+inline void check_group_params(float s, float z, const UniformFormat& f, const char* fn, std::size_t row, std::size_t group) {
+  if (!std::isfinite(s) || !std::isfinite(z))
+    throw_argument(fn, "weights",
+                   "row " + std::to_string(row) + " group " + std::to_string(group) + ": scale or offset overflows the " +
+                       (f.scale_type == ScaleType::f16 ? "f16" : "f32") + " scale type");
+}
+
+/// The round-to-nearest code of x in a group with scale s and offset z (docs/math.md §1): rhe(x/s) + 2^(b-1)
+/// (symmetric) or rhe((x + z)/s) (asymmetric), clamped to [0, 2^b - 1]; a constant group (s = 0) maps every
+/// value to the code whose value is -z (symmetric: 2^(b-1), asymmetric: 0).
+inline unsigned uniform_code(float x, float s, float z, const UniformFormat& f) {
+  const double tmax = static_cast<double>((1u << f.bits) - 1u);
+  const double half_range = static_cast<double>(1u << (f.bits - 1));
+  double t;
+  if (s == 0.0f)
+    t = f.symmetry == Symmetry::symmetric ? half_range : 0.0;
+  else if (f.symmetry == Symmetry::symmetric)
+    t = round_half_even(static_cast<double>(x) / s) + half_range;
+  else
+    t = round_half_even((static_cast<double>(x) + z) / s);
+  return static_cast<unsigned>(std::min(std::max(t, 0.0), tmax));
+}
+}  // namespace detail
+
 /// Round-to-nearest quantization of an N x K float matrix (row n = output channel n).
 /// Throws rankq::invalid_argument for an unsupported format, an empty/null view or NaN/Inf weights.
 inline UniformWeights quantize_uniform(MatrixView<const float> w, const UniformFormat& f) {
@@ -121,9 +167,6 @@ inline UniformWeights quantize_uniform(MatrixView<const float> w, const UniformF
   detail::check_view(w, fn, "weights");
   detail::require_finite(w.data, w.rows, w.cols, w.ld, fn, "weights");
   UniformWeights q = make_uniform_weights(f, w.rows, w.cols);
-  const unsigned b = f.bits;
-  const double tmax = static_cast<double>((1u << b) - 1u);
-  const double half_range = static_cast<double>(1u << (b - 1));
   for (std::size_t n = 0; n < w.rows; ++n) {
     const float* row = w.row(n);
     std::uint8_t* crow = q.codes.data() + n * q.row_bytes;
@@ -131,32 +174,9 @@ inline UniformWeights quantize_uniform(MatrixView<const float> w, const UniformF
       const std::size_t k0 = g * q.group, k1 = std::min(w.cols, k0 + q.group);
       float s = 0.0f, z = 0.0f;
       if (k0 < k1) {
-        if (f.symmetry == Symmetry::symmetric) {
-          float amax = 0.0f;
-          for (std::size_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(row[k]));
-          s = detail::to_storage(static_cast<float>(amax / (half_range - 1.0)), f.scale_type);
-        } else {
-          float lo = row[k0], hi = row[k0];
-          for (std::size_t k = k0; k < k1; ++k) lo = std::min(lo, row[k]), hi = std::max(hi, row[k]);
-          s = detail::to_storage(static_cast<float>((static_cast<double>(hi) - lo) / tmax), f.scale_type);
-          z = detail::to_storage(-lo, f.scale_type);
-        }
-        if (!std::isfinite(s) || !std::isfinite(z))
-          detail::throw_argument(fn, "weights",
-                                 "row " + std::to_string(n) + " group " + std::to_string(g) +
-                                     ": scale or offset overflows the " +
-                                     (f.scale_type == ScaleType::f16 ? "f16" : "f32") + " scale type");
-        for (std::size_t k = k0; k < k1; ++k) {
-          double t;
-          if (s == 0.0f)  // constant group: every value maps to the code whose value is -z (sym: 0)
-            t = f.symmetry == Symmetry::symmetric ? half_range : 0.0;
-          else if (f.symmetry == Symmetry::symmetric)
-            t = detail::round_half_even(static_cast<double>(row[k]) / s) + half_range;
-          else
-            t = detail::round_half_even((static_cast<double>(row[k]) + z) / s);
-          t = std::min(std::max(t, 0.0), tmax);
-          detail::put_bits(crow, k, b, static_cast<unsigned>(t));
-        }
+        detail::uniform_group_params(row + k0, k1 - k0, f, s, z);
+        detail::check_group_params(s, z, f, fn, n, g);
+        for (std::size_t k = k0; k < k1; ++k) detail::put_bits(crow, k, f.bits, detail::uniform_code(row[k], s, z, f));
       }
       q.scales[n * q.groups + g] = s;
       if (f.symmetry == Symmetry::asymmetric) q.offsets[n * q.groups + g] = z;
