@@ -261,3 +261,19 @@ TEST(ModelFile, FailedWriteLeavesNoFile) {
   EXPECT_ANY_THROW(save_quantized_model(path, weights, model, "fp32"));
   EXPECT_FALSE(std::filesystem::exists(path));
 }
+
+// The fuzz corpus's seed (fuzz/model_file_seed.hpp, written with the library's put_* only) must stay a valid file,
+// or the fuzzer would only ever explore the rejection paths.
+#include "../fuzz/model_file_seed.hpp"
+
+TEST(ModelFile, FuzzSeedIsAValidModelFile) {
+  const std::vector<std::uint8_t> bytes = seed::quantized_model_file();
+  const auto loaded = parse_quantized_model(bytes.data(), bytes.size(), "seed");
+  const llama::Model model(loaded.weights, loaded.factory);
+  const auto logits = model.forward_sequence({0, 7, 3});
+  EXPECT_EQ(logits.size(), 3u * 8u);
+  for (float v : logits) EXPECT_TRUE(std::isfinite(v));
+  auto flipped = bytes;
+  flipped[flipped.size() - 3] ^= 1;  // a bit of the last tensor's data
+  EXPECT_THROW(parse_quantized_model(flipped.data(), flipped.size(), "seed"), format_error);
+}

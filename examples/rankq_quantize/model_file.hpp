@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -163,7 +164,9 @@ inline LoadedQuantizedModel parse_quantized_model(const std::uint8_t* data, std:
     const auto cut = name.find_first_of(".:", weight == std::string::npos ? 0 : weight + 7);
     if (cut != std::string::npos && kinds.count(name.substr(0, cut))) continue;
     if (!io::is_float_dtype(raw.dtype)) bad_model_file(source, "tensor '" + name + "' belongs to no layer of the file");
-    out.weights.tensors[name] = io::FloatTensor{raw.shape, io::to_float(raw)};
+    io::FloatTensor& t = out.weights.tensors[name] = io::FloatTensor{raw.shape, io::to_float(raw)};
+    for (std::size_t i = 0; i < t.data.size(); ++i)
+      if (!std::isfinite(t.data[i])) bad_model_file(source, "tensor '" + name + "' has a non-finite value at index " + std::to_string(i));
   }
   check_tensors_match_config(out.weights.config, out.weights.tensors, source);
   out.factory = [file, kinds, path](const std::string& name, const io::FloatTensor& w) -> std::unique_ptr<llama::Linear> {
