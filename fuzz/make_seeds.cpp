@@ -1,6 +1,7 @@
 // fuzz/make_seeds.cpp — writes small valid seed files for the fuzzers: make_seeds <dir> creates <dir>/gguf,
 // <dir>/safetensors and <dir>/llama2c (tiny GGUF v1/v2/v3 files incl. a loadable llama model, safetensors with
-// every dtype, llama2.c checkpoints with shared and separate classifiers).
+// every dtype, llama2.c checkpoints with shared and separate classifiers) and <dir>/model_file (a tiny rankq
+// quantized model file).
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "rankq/half.hpp"
 #include "rankq/io/safetensors.hpp"
+#include "model_file_seed.hpp"
 
 namespace {
 
@@ -144,7 +146,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::filesystem::path dir = argv[1];
-  for (const char* sub : {"gguf", "safetensors", "llama2c"}) std::filesystem::create_directories(dir / sub);
+  for (const char* sub : {"gguf", "safetensors", "llama2c", "model_file"}) std::filesystem::create_directories(dir / sub);
   for (std::uint32_t v : {1u, 2u, 3u}) {
     write(dir / "gguf" / ("zoo_v" + std::to_string(v) + ".gguf"), value_zoo(v).build());
     write(dir / "gguf" / ("llama_v" + std::to_string(v) + ".gguf"), tiny_llama(v).build());
@@ -163,5 +165,6 @@ int main(int argc, char** argv) {
   write(dir / "safetensors" / "empty.safetensors", rankq::io::serialize_safetensors({}, {{"k", "v"}}));
   write(dir / "llama2c" / "shared.bin", llama2c(true));
   write(dir / "llama2c" / "separate.bin", llama2c(false));
+  write(dir / "model_file" / "tiny.safetensors", seed::quantized_model_file());
   return 0;
 }

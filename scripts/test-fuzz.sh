@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded libFuzzer runs of every file reader (GGUF, safetensors, llama2.c). Builds the targets in fuzz/ with
+# Bounded libFuzzer runs of every file reader (GGUF, safetensors, llama2.c, the rankq quantized model file). Builds the targets in fuzz/ with
 # clang++ (-fsanitize=fuzzer,address,undefined) into build/fuzz/ (skipped when up to date), seeds each corpus with
 # small valid files generated on the fly plus the real GGUF header from the data folder ($RANKQ_DATA_DIR, default data/, filled by
 # scripts/get-data.sh; copied at run time, never committed), runs each target for RANKQ_FUZZ_SECONDS (default 40), at most two at a time, and exits non-zero
@@ -11,18 +11,20 @@ seconds=${RANKQ_FUZZ_SECONDS:-40}
 data_dir=${RANKQ_DATA_DIR:-$(pwd)/data}
 cxx=${RANKQ_FUZZ_CXX:-clang++}
 flags=(-std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I include)
-targets=(gguf safetensors llama2c)
+targets=(gguf safetensors llama2c model_file)
 mkdir -p "$out/artifacts"
 t0=$SECONDS
 status=0
 
 up_to_date() {  # $1 = binary: exists and is newer than every source it could depend on
-  [[ -x $1 ]] && [[ -z $(find include fuzz scripts/test-fuzz.sh -newer "$1" -print -quit) ]]
+  [[ -x $1 ]] && [[ -z $(find include examples fuzz scripts/test-fuzz.sh -newer "$1" -print -quit) ]]
 }
 
 build() {  # $1 = target name; compiles fuzz/<name>.cpp into build/fuzz/<name>
   local name=$1 extra=()
   [[ $name == fuzz_* ]] && extra=("${flags[@]}") || extra=(-std=c++17 -O0 -I include)
+  # The model file reader lives in examples/ and pulls in the quantization methods (Eigen).
+  [[ $name == fuzz_model_file ]] && extra+=(-I examples -isystem /usr/include/eigen3)
   up_to_date "$out/$name" && return 0
   "$cxx" "${extra[@]}" "fuzz/$name.cpp" -o "$out/$name.tmp" >"$out/$name.build.log" 2>&1 &&
     mv "$out/$name.tmp" "$out/$name"
@@ -53,7 +55,7 @@ in_pairs() {
 
 failed=()
 echo "building with $cxx ..."
-in_pairs build fuzz_gguf fuzz_safetensors fuzz_llama2c make_seeds
+in_pairs build fuzz_gguf fuzz_safetensors fuzz_llama2c fuzz_model_file make_seeds
 if ((${#failed[@]})); then
   for f in "${failed[@]}"; do echo "FAILED: $f"; tail -n 30 "$out/${f#build }.build.log"; done
   exit 1

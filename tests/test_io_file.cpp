@@ -1,6 +1,12 @@
-// Tests for rankq/io/file.hpp: whole-file reads and the atomic-write guarantee (no partial or temporary file
-// after any failure, the old file untouched).
+// Tests for rankq/io/file.hpp, output_path.hpp and detect.hpp: whole-file reads (never blocking on a FIFO), the
+// atomic-write guarantee (no partial or temporary file after any failure or signal, the old file untouched, only a
+// regular file replaced), the dry check of an output path, and model-file detection by magic bytes.
 #include "rankq/io/file.hpp"
+
+#include <sys/wait.h>
+
+#include "rankq/io/detect.hpp"
+#include "rankq/io/output_path.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -68,8 +74,109 @@ TEST(IoFile, ReadFailuresThrowIoError) {
     rankq::io::read_file_bytes(dir.path.string());
     ADD_FAILURE() << "reading a directory must throw";
   } catch (const rankq::io::io_error& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  }
+  // A FIFO without a writer: refused at once (opening it must not block).
+  const std::string fifo = (dir.path / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  try {
+    rankq::io::read_file_bytes(fifo);
+    ADD_FAILURE() << "reading a FIFO must throw";
+  } catch (const rankq::io::io_error& e) {
+    EXPECT_NE(std::string(e.what()).find(fifo), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
   }
+}
+
+TEST(IoFile, WriterReplacesOnlyRegularFiles) {
+  TempDir dir;
+  const auto data = pattern(10);
+  const std::string fifo = (dir.path / "fifo").string(), link = (dir.path / "link").string(),
+                    target = (dir.path / "target").string(), empty_dir = (dir.path / "empty").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  rankq::io::write_file_atomic(target, data);
+  fs::create_symlink(target, link);
+  fs::create_directories(empty_dir);  // rename() would replace an empty directory by a file
+  for (const std::string& p : {fifo, link, empty_dir}) {
+    try {
+      rankq::io::write_file_atomic(p, pattern(20));
+      ADD_FAILURE() << "expected io_error for " << p;
+    } catch (const rankq::io::io_error& e) {
+      EXPECT_NE(std::string(e.what()).find("refusing to replace '" + p + "'"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(fs::status(fifo).type(), fs::file_type::fifo);
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_TRUE(fs::is_directory(empty_dir));
+  EXPECT_EQ(rankq::io::read_file_bytes(target), data);
+  EXPECT_EQ(dir.entries().size(), 4u);  // no temporary file left behind
+}
+
+TEST(IoFile, SignalRemovesTemporaryFileAndStillEndsTheProcess) {
+  TempDir dir;
+  const std::string tmp = (dir.path / "x.tmp.1.2.3").string();
+  const ::pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // in the child: a temporary file being written when SIGTERM arrives
+    std::ofstream(tmp) << "partial";
+    rankq::io::remove_temporary_files_on_signal();
+    const rankq::io::detail::TempFileGuard guard(tmp);
+    std::raise(SIGTERM);
+    std::_Exit(0);  // not reached: the handler re-raises with the default action
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+  EXPECT_FALSE(fs::exists(tmp));
+}
+
+TEST(IoFile, OutputPathDryCheck) {
+  TempDir dir;
+  const std::string input = (dir.path / "model.bin").string(), out = (dir.path / "out.safetensors").string();
+  rankq::io::write_file_atomic(input, pattern(10));
+  EXPECT_NO_THROW(rankq::io::check_output_path("--out", out, {input, ""}));  // absent target
+  rankq::io::write_file_atomic(out, pattern(3));
+  EXPECT_NO_THROW(rankq::io::check_output_path("--out", out, {input}));  // a regular file is replaced
+  const auto expect_refused = [](const std::string& p, const std::vector<std::string>& inputs, const std::string& why) {
+    try {
+      rankq::io::check_output_path("--out", p, inputs);
+      ADD_FAILURE() << "expected io_error for " << p;
+    } catch (const rankq::io::io_error& e) {
+      EXPECT_NE(std::string(e.what()).find("--out '" + p + "'"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  expect_refused(input, {input}, "is the input file");
+  expect_refused((dir.path / "." / "model.bin").string(), {input}, "is the input file");  // another spelling
+  fs::create_hard_link(input, dir.path / "hard");
+  expect_refused((dir.path / "hard").string(), {input}, "is the input file");
+  fs::create_symlink(input, dir.path / "soft");
+  expect_refused((dir.path / "soft").string(), {}, "symbolic link");
+  expect_refused(dir.path.string(), {}, "is a directory");
+  expect_refused((dir.path / "no" / "x").string(), {}, "cannot be used");
+  expect_refused((dir.path / "model.bin" / "x").string(), {}, "is not a directory");
+  ASSERT_EQ(::mkfifo((dir.path / "fifo").c_str(), 0600), 0);
+  expect_refused((dir.path / "fifo").string(), {}, "FIFO");
+  expect_refused("/dev/null", {}, "device");
+  expect_refused("", {}, "is empty");
+}
+
+TEST(IoFile, DetectModelFileByMagic) {
+  TempDir dir;
+  const auto write = [&](const std::string& name, const std::string& bytes) {
+    const std::string p = (dir.path / name).string();
+    rankq::io::write_file_atomic(p, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    return p;
+  };
+  using rankq::io::ModelFileKind;
+  EXPECT_EQ(rankq::io::detect_model_file(write("gguf.bin", std::string("GGUF\3\0\0\0", 8))), ModelFileKind::gguf);
+  EXPECT_EQ(rankq::io::detect_model_file(write("st.gguf", std::string("\x02\0\0\0\0\0\0\0{}", 10))), ModelFileKind::safetensors);
+  EXPECT_EQ(rankq::io::detect_model_file(write("l.gguf", std::string(28, '\x01'))), ModelFileKind::llama2c);
+  EXPECT_EQ(rankq::io::detect_model_file(write("short", "GG")), ModelFileKind::llama2c);
+  EXPECT_THROW(rankq::io::detect_model_file((dir.path / "missing").string()), rankq::io::io_error);
+  EXPECT_THROW(rankq::io::detect_model_file(dir.path.string()), rankq::io::io_error);
+  ASSERT_EQ(::mkfifo((dir.path / "fifo").c_str(), 0600), 0);
+  EXPECT_THROW(rankq::io::detect_model_file((dir.path / "fifo").string()), rankq::io::io_error);  // does not block
 }
 
 TEST(IoFile, FailedWriteToMissingDirectoryLeavesNothing) {

@@ -64,6 +64,27 @@ TEST(QuantizedTensors, MxintRoundTrip) {
     }
 }
 
+TEST(QuantizedTensors, MxintExponentByte0xFF) {
+  // A block maximum at the top of the float range: lqer semantics write e = 128 (byte 0xFF), whose values are
+  // finite and reload; with ocp semantics e is clamped to 127, and a 0xFF byte (OCP MX's NaN scale) is refused.
+  std::vector<float> x(32, 1.0f);
+  x[3] = 3.4028235e38f;
+  x[20] = -1.5e38f;
+  for (MxSemantics s : {MxSemantics::lqer, MxSemantics::ocp}) {
+    const auto q = quantize_mxint(MatrixView<const float>(x.data(), 1, 32), MxFormat{4, 16, s});
+    EXPECT_EQ(q.exponents[0], s == MxSemantics::lqer ? 0xFF : 0xFE);
+    TensorMap t;
+    MetadataMap m;
+    put_mxint(t, m, "x", q);
+    const auto back = dequantize(get_mxint(round_trip(t, m), "x"));
+    for (float v : back) EXPECT_TRUE(std::isfinite(v));
+    EXPECT_EQ(back, dequantize(q));
+    t["x.exponents"].bytes[1] = 0xFF;
+    if (s == MxSemantics::ocp) expect_format_error([&] { get_mxint(round_trip(t, m), "x"); }, "0xFF");
+    else EXPECT_NO_THROW(get_mxint(round_trip(t, m), "x"));
+  }
+}
+
 TEST(QuantizedTensors, MalformedInputsAreFormatErrors) {
   auto wv = test::heavy_tailed(4 * 40, 5);
   auto q = quantize_uniform(MatrixView<const float>(wv.data(), 4, 40), UniformFormat{4, 32, Symmetry::asymmetric, ScaleType::f16});

@@ -1,5 +1,7 @@
 // tests/test_llama_engine.cpp — the engine on stories260K: greedy sample, reference PPL, prefill = decode, hooks.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -355,6 +357,56 @@ TEST(LlamaEngine, RejectsBadArguments) {
   test::expect_invalid([&] { (void)llama::evaluate_perplexity(model(), tokenizer(), paragraphs(), options); },
                        "context");
   test::expect_invalid([] { (void)llama::generate_greedy(model(), {}, 10); }, "'prompt' is empty");
+}
+
+TEST(LlamaEngine, EmptyWorkIsAnErrorNeverAPerplexity) {
+  llama::PerplexityOptions options;
+  options.range = {5, 5};
+  test::expect_invalid([&] { (void)llama::evaluate_perplexity(model(), tokenizer(), paragraphs(), options); },
+                       "[5, 5) has no token to score");
+  test::expect_invalid([&] { (void)llama::evaluate_perplexity(model(), tokenizer(), {}, {}); }, "no token to score");
+  llama::CalibrationOptions co;
+  co.range = {7, 7};
+  test::expect_invalid([&] { (void)llama::run_calibration(model(), tokenizer(), paragraphs(), co, [](auto&&...) {}); },
+                       "[7, 7) holds no token");
+  // More threads than paragraphs: only as many threads as paragraphs are started, same result.
+  options.range = {0, 2};
+  options.threads = 1000000;
+  const auto many = llama::evaluate_perplexity(model(), tokenizer(), paragraphs(), options);
+  options.threads = 1;
+  EXPECT_EQ(many.mean_nll, llama::evaluate_perplexity(model(), tokenizer(), paragraphs(), options).mean_nll);
+}
+
+// seq_len comes from the file: nothing may be sized by it up front (the RoPE table covers the positions of each
+// call, the decode cache the positions asked for).
+TEST(LlamaEngine, HugeSeqLenCostsNothing) {
+  rankq::io::LlamaModel w = weights();
+  w.config.seq_len = 2147483647;
+  const llama::Model huge(w);
+  const std::vector<int> tokens = {1, 403, 407, 261, 378};
+  EXPECT_EQ(huge.forward_sequence(tokens), model().forward_sequence(tokens));
+  EXPECT_EQ(llama::generate_greedy(huge, {1}, 20), llama::generate_greedy(model(), {1}, 20));
+  EXPECT_EQ(huge.make_cache(64).capacity(), 64u);
+}
+
+TEST(LlamaEngine, TextAndTokenizerFilesThatCannotBeReadAreIoErrors) {
+  const std::string dir = ::testing::TempDir() + "rankq_engine_io_" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  const std::string fifo = dir + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& p : {dir, fifo, dir + "/missing.txt"}) {
+    for (int which = 0; which < 2; ++which) {
+      try {
+        if (which == 0) (void)llama::load_paragraphs(p);
+        else (void)llama::Tokenizer::from_file(p, 512);
+        ADD_FAILURE() << "expected io_error for " << p;
+      } catch (const rankq::io::io_error& e) {
+        EXPECT_NE(std::string(e.what()).find("'" + p + "'"), std::string::npos) << e.what();
+      }
+    }
+  }
+  ::unlink(fifo.c_str());
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -249,7 +249,7 @@ TEST(LlamaTokenizer, RejectsBadFiles) {
   for (int b = 0; b < 256; ++b) pieces.push_back("<0x00>");
   expect_format_error(tokenizer_bytes(pieces, std::vector<float>(pieces.size(), 0.0f), 7),
                       "token 4 is '<0x00>', expected the byte token '<0x01>'");
-  EXPECT_THROW((void)Tokenizer::from_file("/nonexistent/tok.bin"), rankq::format_error);
+  EXPECT_THROW((void)Tokenizer::from_file("/nonexistent/tok.bin"), rankq::io::io_error);
 }
 
 TEST(LlamaTokenizer, RejectsVocabularySizeMismatch) {

@@ -180,6 +180,84 @@ TEST(ModelFile, BadFilesAreFormatErrors) {
   std::filesystem::remove(path);
 }
 
+namespace {
+/// load_quantized_model's error message for `path`, or "" if it loaded.
+std::string load_error(const std::string& path) {
+  try {
+    const auto loaded = load_quantized_model(path);
+    const llama::Model model(loaded.weights, loaded.factory);
+  } catch (const format_error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("not a format_error: ") + e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(ModelFile, ChecksumsConfigAndLayersAreVerified) {
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = stories260k();
+  const MethodSpec m{"mxint", 4, 0, 0};
+  const llama::Model model(weights, [&](const std::string& name, const io::FloatTensor& w) { return make_uniform_linear(m, name, w); });
+  const std::string path = temp_path("checked.safetensors");
+  save_quantized_model(path, weights, model, "x");
+  const auto file = io::read_safetensors(path);
+  ASSERT_EQ(load_error(path), "");
+  // rewrite(mutate, fix_checksums): the mutated file, with the checksums recomputed or left as they were.
+  auto rewrite = [&](auto mutate, bool fix_checksums) {
+    auto f = file;
+    mutate(f);
+    if (fix_checksums) f.metadata[kChecksumsKey] = tensor_checksums(f.tensors);
+    io::write_safetensors(path, f.tensors, f.metadata);
+  };
+  auto expect_error = [&](const std::string& what) {
+    const std::string e = load_error(path);
+    EXPECT_NE(e.find(path), std::string::npos) << e;
+    EXPECT_NE(e.find(what), std::string::npos) << "expected '" << what << "' in: " << e;
+    EXPECT_EQ(e.find("json.exception"), std::string::npos) << e;
+  };
+  // One flipped bit in a tensor's bytes (codes, exponents, a norm) is caught by its CRC-32C.
+  for (const std::string t : {"blk.3.ffn_up.weight.codes", "blk.1.attn_v.weight.exponents", "output_norm.weight"}) {
+    rewrite([&](io::SafetensorsFile& f) { f.tensors.at(t).bytes[5] ^= 0x10; }, false);
+    expect_error("tensor '" + t + "' is corrupted");
+  }
+  rewrite([](io::SafetensorsFile& f) { f.metadata.erase(kChecksumsKey); }, false);
+  expect_error("rankq.checksums");
+  // The config must describe exactly the tensors of the file.
+  auto config = [&](const std::string& key, nlohmann::json value) {
+    rewrite([&](io::SafetensorsFile& f) {
+      auto j = nlohmann::json::parse(f.metadata["rankq.config"]);
+      j[key] = value;
+      f.metadata["rankq.config"] = j.dump();
+    }, true);
+  };
+  config("n_layers", 4);  // the file has 5 layers
+  expect_error("n_layers = 4");
+  config("n_layers", 2147483647);
+  expect_error("n_layers");
+  config("dim", 32);
+  expect_error("config implies");
+  config("dim", "64");
+  expect_error("'dim' is missing or not a positive 32-bit integer");
+  config("seq_len", -1);
+  expect_error("'seq_len'");
+  config("norm_eps", nullptr);
+  expect_error("'norm_eps'");
+  rewrite([](io::SafetensorsFile& f) { f.metadata["rankq.config"] = "[1, 2]"; }, true);
+  expect_error("'rankq.config' is not a JSON object");
+  // A layer whose descriptor is missing leaves tensors that belong to no layer.
+  rewrite([](io::SafetensorsFile& f) { f.metadata.erase("blk.0.attn_q.weight"); }, true);
+  expect_error("belongs to no layer");
+  rewrite([](io::SafetensorsFile& f) { f.metadata.erase("blk.4.ffn_down.weight:activation"); }, true);
+  expect_error("has no activation format");
+  rewrite([](io::SafetensorsFile& f) { f.metadata["blk.0.attn_q.weight:activation"] = "{\"kind\":\"mxint8\",\"block\":7,\"semantics\":\"lqer\"}"; }, true);
+  expect_error("activation block must be 16 or 32");
+  rewrite([](io::SafetensorsFile& f) { f.tensors.erase("blk.2.attn_k.weight.exponents"); }, true);
+  expect_error("blk.2.attn_k.weight.exponents': is missing");
+  std::filesystem::remove(path);
+}
+
 TEST(ModelFile, FailedWriteLeavesNoFile) {
   RANKQ_REQUIRE_DATA("stories260K.bin");
   const auto weights = stories260k();
@@ -211,4 +289,20 @@ TEST(ModelFile, HuggingFaceFolderLoadsLikeTheBin) {  // rankq-quantize --model D
     EXPECT_EQ(tok.encode(paragraphs[p]), tok512.encode(paragraphs[p]));
     EXPECT_EQ(explicit_json.encode(paragraphs[p]), tok512.encode(paragraphs[p]));
   }
+}
+
+// The fuzz corpus's seed (fuzz/model_file_seed.hpp, written with the library's put_* only) must stay a valid file,
+// or the fuzzer would only ever explore the rejection paths.
+#include "../fuzz/model_file_seed.hpp"
+
+TEST(ModelFile, FuzzSeedIsAValidModelFile) {
+  const std::vector<std::uint8_t> bytes = seed::quantized_model_file();
+  const auto loaded = parse_quantized_model(bytes.data(), bytes.size(), "seed");
+  const llama::Model model(loaded.weights, loaded.factory);
+  const auto logits = model.forward_sequence({0, 7, 3});
+  EXPECT_EQ(logits.size(), 3u * 8u);
+  for (float v : logits) EXPECT_TRUE(std::isfinite(v));
+  auto flipped = bytes;
+  flipped[flipped.size() - 3] ^= 1;  // a bit of the last tensor's data
+  EXPECT_THROW(parse_quantized_model(flipped.data(), flipped.size(), "seed"), format_error);
 }

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -129,6 +131,35 @@ TEST(Reference, MxintWeightsConvertExactlyToUniform) {
       for (std::size_t n = 0; n < 5; ++n)
         for (std::size_t k = 0; k < 40; ++k) ASSERT_EQ(u.value(n, k), mx.value(n, k));
     }
+}
+
+// Block maxima in [2^127, FLT_MAX]: the uniform form's implicit offset s·2^(w−1) is 2^128 (not a float) there, yet
+// every value must come out finite and equal to the MXINT value (docs/math.md §2.2).
+TEST(Reference, MxintToUniformIsFiniteAtTheTopOfTheFloatRange) {
+  const float top[] = {std::ldexp(1.0f, 127), std::nextafter(std::ldexp(1.0f, 127), 0.0f), 2.5e38f,
+                       std::numeric_limits<float>::max()};
+  for (float bmax : top) {
+    std::vector<float> x(2 * 40);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = bmax / 8.0f * static_cast<float>(static_cast<int>(i % 17) - 8);
+    x[5] = -bmax;
+    x[41] = 1.0f;  // a block of small values next to huge ones
+    for (unsigned bits : {2u, 3u, 4u, 8u})
+      for (MxSemantics sem : {MxSemantics::lqer, MxSemantics::ocp}) {
+        const MxFormat f{bits, 16, sem};
+        const MatrixView<const float> view(x.data(), 2, 40);
+        const MxTensor mx = quantize_mxint(view, f);
+        for (const UniformWeights& u : {to_uniform(mx), detail::quantize_mxint_uniform(view, f)}) {
+          const std::vector<float> d = dequantize(u);
+          for (std::size_t n = 0; n < 2; ++n)
+            for (std::size_t k = 0; k < 40; ++k) {
+              ASSERT_TRUE(std::isfinite(d[n * 40 + k])) << to_string(f) << " bmax " << bmax << " at " << n << "," << k;
+              ASSERT_EQ(d[n * 40 + k], mx.value(n, k)) << to_string(f) << " bmax " << bmax;
+            }
+        }
+        // The largest level is representable: |x̂| reaches (2^m − 1)·2^σ, not 0.
+        EXPECT_GT(std::fabs(mx.value(0, 5)), bmax / 4) << to_string(f);
+      }
+  }
 }
 
 // quantize_lqer quantizes MXINT weights straight into the uniform form; it must equal to_uniform(quantize_mxint)

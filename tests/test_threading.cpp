@@ -79,3 +79,42 @@ TEST(ThreadPool, ConcurrentCallersTakeTurns) {
   for (auto& c : callers) c.join();
   EXPECT_EQ(sum.load(), 3 * 50 * 8);
 }
+
+// A thread that cannot start (here: no address space left for its stack) is an exception with a clear message,
+// never std::terminate. Run in a child process whose address space is limited; skipped under AddressSanitizer,
+// whose shadow memory does not fit such a limit.
+#if !defined(__SANITIZE_ADDRESS__)
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+TEST(ThreadPool, FailedThreadStartIsAnException) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::alarm(60);  // a pool that hangs instead of throwing fails the test (SIGALRM) rather than blocking it
+    long pages = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    const rlim_t limit = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE)) + (64u << 20);
+    const rlimit r{limit, limit};
+    if (pages == 0 || ::setrlimit(RLIMIT_AS, &r) != 0) std::_Exit(3);
+    try {
+      ThreadPool pool(200);  // 200 stacks of 8 MiB do not fit in 64 MiB
+      std::_Exit(2);
+    } catch (const std::runtime_error& e) {
+      std::_Exit(std::string(e.what()).find("rankq::ThreadPool: cannot start 200 threads") == 0 ? 0 : 4);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died of signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: all threads started; 3: no limit; 4: wrong message";
+}
+#endif

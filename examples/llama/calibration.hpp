@@ -61,7 +61,7 @@ struct CalibrationSummary {
 /// `observer` receives, for every linear layer, one batch per paragraph: M = its token count (BOS included),
 /// K = the layer's in_features — the activations the model sees when that paragraph is evaluated. Paragraphs
 /// longer than the context are cut into consecutive windows of at most `context` tokens, one batch each.
-/// Deterministic; callbacks need no locking.
+/// Deterministic; callbacks need no locking. Throws rankq::invalid_argument if the range holds no token.
 inline CalibrationSummary run_calibration(const Model& model, const Tokenizer& tokenizer,
                                           const std::vector<std::string>& paragraphs, const CalibrationOptions& options,
                                           const ActivationObserver& observer) {
@@ -87,6 +87,10 @@ inline CalibrationSummary run_calibration(const Model& model, const Tokenizer& t
     ++summary.paragraphs;
     if (options.progress) options.progress(summary.paragraphs, range.end - range.begin);
   }
+  if (summary.tokens == 0)
+    rankq::detail::throw_argument(fn, "options.range",
+                                  "= [" + std::to_string(range.begin) + ", " + std::to_string(range.end) +
+                                      ") holds no token: calibration needs at least one");
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }

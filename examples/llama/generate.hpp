@@ -26,7 +26,8 @@ inline std::vector<int> generate_greedy(const Model& model, const std::vector<in
                                         const std::vector<int>& stop_tokens = {}) {
   if (prompt.empty()) rankq::detail::throw_argument("llama::generate_greedy", "prompt", "is empty: start it with BOS");
   const std::size_t limit = std::min(max_positions, model.max_positions());
-  DecodeSession session(model);
+  if (limit == 0) return {};
+  DecodeSession session(model, limit);  // the KV cache holds the positions asked for, not the file's seq_len
   std::vector<int> generated;
   int token = prompt[0];
   for (std::size_t pos = 0; pos < limit; ++pos) {

@@ -4,17 +4,20 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "cli/options.hpp"
 #include "llama/generate.hpp"
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
 #include "llama/tokenizer.hpp"
 #include "rankq/error.hpp"
+#include "rankq/io/detect.hpp"
 #include "rankq/io/gguf.hpp"
 #include "rankq/io/hf_checkpoint.hpp"
 #include "rankq/io/hf_tokenizer.hpp"
@@ -33,13 +36,29 @@ const char* kUsage =
     "                                        default 256; stops at BOS/EOS\n"
     "  perplexity --text FILE [--begin B] [--end E] [--threads T] [--context C]\n"
     "                                        paragraph perplexity (split on blank lines, each paragraph\n"
-    "                                        BOS + tokens, all tokens after BOS scored) over paragraphs [B, E)\n";
+    "                                        BOS + tokens, all tokens after BOS scored) over paragraphs [B, E)\n"
+    "  Numbers are whole non-negative integers; --threads is 1 to 4x the hardware threads; an empty range is\n"
+    "  refused. Options are checked before the model is loaded.\n";
 
 struct Arguments {
   std::string model_path, tokenizer_path, command;
   std::map<std::string, std::string> options;
+  // The command's options, parsed and range-checked before anything is loaded.
+  std::string prompt, text_path;
+  std::size_t steps = 256, threads = 2, context = 0;
+  rankq::llama::ParagraphRange range;
 };
 
+void reject_unknown_options(const Arguments& args, const std::vector<std::string>& known) {
+  for (const auto& option : args.options) {
+    bool ok = false;
+    for (const auto& k : known) ok = ok || option.first == k;
+    if (!ok) throw std::invalid_argument("option '--" + option.first + "' is not valid for '" + args.command + "'");
+  }
+}
+
+/// Parses the command line and every option of the command (strictly: whole-token integers in range, each option at
+/// most once, only the command's options). Throws std::invalid_argument (usage errors) naming the option.
 Arguments parse_arguments(int argc, char** argv) {
   Arguments args;
   std::vector<std::string> positional;
@@ -48,7 +67,7 @@ Arguments parse_arguments(int argc, char** argv) {
     if (arg == "-h" || arg == "--help") throw std::invalid_argument("help");
     if (arg.rfind("--", 0) == 0) {
       if (i + 1 >= argc) throw std::invalid_argument("option '" + arg + "' needs a value");
-      args.options[arg.substr(2)] = argv[++i];
+      if (!args.options.emplace(arg.substr(2), argv[++i]).second) throw std::invalid_argument("option '" + arg + "' is given twice");
     } else {
       positional.push_back(arg);
     }
@@ -60,51 +79,61 @@ Arguments parse_arguments(int argc, char** argv) {
     args.tokenizer_path = it->second;
     args.options.erase(it);
   }
+  const auto number = [&](const char* name, std::uint64_t lo, std::uint64_t hi, std::size_t fallback) {
+    const auto it = args.options.find(name);
+    return it == args.options.end() ? fallback
+                                    : static_cast<std::size_t>(rankq::cli::parse_integer(it->second, std::string("--") + name, lo, hi));
+  };
+  const std::uint64_t positions = std::numeric_limits<int>::max();  // seq_len is an int
+  if (args.command == "info") {
+    reject_unknown_options(args, {});
+  } else if (args.command == "generate") {
+    reject_unknown_options(args, {"prompt", "steps"});
+    if (auto it = args.options.find("prompt"); it != args.options.end()) args.prompt = it->second;
+    args.steps = number("steps", 1, positions, 256);
+  } else if (args.command == "perplexity") {
+    reject_unknown_options(args, {"text", "begin", "end", "threads", "context"});
+    const auto text = args.options.find("text");
+    if (text == args.options.end()) throw std::invalid_argument("perplexity needs --text FILE");
+    args.text_path = text->second;
+    args.range.begin = number("begin", 0, positions, 0);
+    args.range.end = number("end", 1, positions, rankq::llama::ParagraphRange::npos);
+    if (args.range.end != rankq::llama::ParagraphRange::npos && args.range.begin >= args.range.end)
+      throw std::invalid_argument("--begin " + std::to_string(args.range.begin) + " --end " + std::to_string(args.range.end) +
+                                  " is an empty range: a perplexity needs at least one paragraph");
+    if (args.options.count("threads")) args.threads = rankq::cli::parse_threads(args.options.at("threads"), "--threads");
+    args.context = number("context", 2, positions, 0);
+  } else {
+    throw std::invalid_argument("unknown command '" + args.command + "'");
+  }
   return args;
 }
 
-std::size_t count_option(const Arguments& args, const std::string& name, std::size_t fallback) {
-  auto it = args.options.find(name);
-  if (it == args.options.end()) return fallback;
-  std::size_t used = 0;
-  unsigned long long value = 0;
-  try {
-    value = std::stoull(it->second, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != it->second.size() || it->second[0] == '-')
-    throw std::invalid_argument("option '--" + name + "' = '" + it->second + "' is not a non-negative integer");
-  return static_cast<std::size_t>(value);
-}
-
-void reject_unknown_options(const Arguments& args, const std::vector<std::string>& known) {
-  for (const auto& option : args.options) {
-    bool ok = false;
-    for (const auto& k : known) ok = ok || option.first == k;
-    if (!ok) throw std::invalid_argument("option '--" + option.first + "' is not valid for '" + args.command + "'");
-  }
-}
-
-bool is_gguf(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw rankq::format_error("cannot open model file '" + path + "'");
-  char magic[4] = {};
-  in.read(magic, 4);
-  return in.gcount() == 4 && std::string(magic, 4) == "GGUF";
-}
-
 int run(const Arguments& args) {
+  // A folder is a Hugging Face checkpoint; a file is told apart by its magic bytes (io_error if unreadable).
+  const bool hf_folder = std::filesystem::is_directory(args.model_path);
+  const rankq::io::ModelFileKind kind =
+      hf_folder ? rankq::io::ModelFileKind::safetensors : rankq::io::detect_model_file(args.model_path);
+  if (!hf_folder && kind == rankq::io::ModelFileKind::safetensors)
+    throw rankq::invalid_argument("model '" + args.model_path + "' is a single safetensors file; rankq-llama reads "
+                                  "llama2.c or GGUF models and Hugging Face folders (config.json + safetensors)");
+  if (kind == rankq::io::ModelFileKind::llama2c && args.tokenizer_path.empty())
+    throw std::invalid_argument("a llama2.c model needs --tokenizer (e.g. tok512.bin)");
+  std::vector<std::string> paragraphs;  // the text first: a bad --text or range fails before the model is loaded
+  if (args.command == "perplexity") {
+    paragraphs = rankq::llama::load_paragraphs(args.text_path);
+    (void)args.range.resolved(paragraphs.size(), "rankq-llama --begin/--end");
+  }
   rankq::io::LlamaModel weights;
   std::unique_ptr<rankq::llama::Tokenizer> tokenizer;
   std::string hf_tokenizer = args.tokenizer_path.size() >= 5 &&
                                      args.tokenizer_path.compare(args.tokenizer_path.size() - 5, 5, ".json") == 0
                                  ? args.tokenizer_path
                                  : "";
-  if (std::filesystem::is_directory(args.model_path)) {
+  if (hf_folder) {
     weights = rankq::io::read_hf_llama(args.model_path);
     if (args.tokenizer_path.empty()) hf_tokenizer = args.model_path + "/tokenizer.json";
-  } else if (is_gguf(args.model_path)) {
+  } else if (kind == rankq::io::ModelFileKind::gguf) {
     const auto file = rankq::io::read_gguf(args.model_path);
     weights = rankq::io::load_llama_gguf(file);
     if (args.tokenizer_path.empty()) {
@@ -118,17 +147,13 @@ int run(const Arguments& args) {
   if (!hf_tokenizer.empty())
     tokenizer = std::make_unique<rankq::llama::Tokenizer>(rankq::llama::Tokenizer::from_hf(
         rankq::io::read_hf_tokenizer(hf_tokenizer), hf_tokenizer, static_cast<std::size_t>(weights.config.vocab_size)));
-  if (!tokenizer) {
-    if (args.tokenizer_path.empty())
-      throw std::invalid_argument("a llama2.c model needs --tokenizer (e.g. tok512.bin)");
+  if (!tokenizer)
     tokenizer = std::make_unique<rankq::llama::Tokenizer>(
         rankq::llama::Tokenizer::from_file(args.tokenizer_path, static_cast<std::size_t>(weights.config.vocab_size)));
-  }
   const rankq::llama::Model model(weights);
   const auto& c = model.config();
 
   if (args.command == "info") {
-    reject_unknown_options(args, {});
     std::printf(
         "dim %d, hidden_dim %d, n_layers %d, n_heads %d, n_kv_heads %d, vocab_size %d, seq_len %d, "
         "norm_eps %g, rope_theta %g; tokenizer: %zu tokens\n",
@@ -137,33 +162,22 @@ int run(const Arguments& args) {
     return 0;
   }
   if (args.command == "generate") {
-    reject_unknown_options(args, {"prompt", "steps"});
-    const auto prompt_it = args.options.find("prompt");
-    const std::string prompt = prompt_it == args.options.end() ? "" : prompt_it->second;
-    const std::vector<int> prompt_tokens = tokenizer->encode(prompt, true, false);
-    const std::vector<int> generated = rankq::llama::generate_greedy(
-        model, prompt_tokens, count_option(args, "steps", 256), {tokenizer->bos_id(), tokenizer->eos_id()});
+    const std::vector<int> prompt_tokens = tokenizer->encode(args.prompt, true, false);
+    const std::vector<int> generated =
+        rankq::llama::generate_greedy(model, prompt_tokens, args.steps, {tokenizer->bos_id(), tokenizer->eos_id()});
     std::vector<int> all = prompt_tokens;
     all.insert(all.end(), generated.begin(), generated.end());
     std::printf("%s\n", tokenizer->decode(all).c_str());
     return 0;
   }
-  if (args.command == "perplexity") {
-    reject_unknown_options(args, {"text", "begin", "end", "threads", "context"});
-    const auto text_it = args.options.find("text");
-    if (text_it == args.options.end()) throw std::invalid_argument("perplexity needs --text FILE");
-    const std::vector<std::string> paragraphs = rankq::llama::load_paragraphs(text_it->second);
-    rankq::llama::PerplexityOptions options;
-    options.range.begin = count_option(args, "begin", 0);
-    options.range.end = count_option(args, "end", rankq::llama::ParagraphRange::npos);
-    options.threads = count_option(args, "threads", 2);
-    options.context = count_option(args, "context", 0);
-    const auto r = rankq::llama::evaluate_perplexity(model, *tokenizer, paragraphs, options);
-    std::printf("paragraphs %zu (of %zu), tokens %zu, mean NLL %.6f, PPL %.5f, %.2f s, %.0f tokens/s\n", r.paragraphs,
-                paragraphs.size(), r.tokens, r.mean_nll, r.perplexity, r.seconds, r.tokens_per_second);
-    return 0;
-  }
-  throw std::invalid_argument("unknown command '" + args.command + "'");
+  rankq::llama::PerplexityOptions options;  // perplexity
+  options.range = args.range;
+  options.threads = args.threads;
+  options.context = args.context;
+  const auto r = rankq::llama::evaluate_perplexity(model, *tokenizer, paragraphs, options);
+  std::printf("paragraphs %zu (of %zu), tokens %zu, mean NLL %.6f, PPL %.5f, %.2f s, %.0f tokens/s\n", r.paragraphs,
+              paragraphs.size(), r.tokens, r.mean_nll, r.perplexity, r.seconds, r.tokens_per_second);
+  return 0;
 }
 
 }  // namespace

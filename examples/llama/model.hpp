@@ -92,15 +92,17 @@ class Model {
       }
       blocks_.push_back(std::move(block));
     }
-    rope_ = ops::RopeTable(size(c.seq_len), shape_.head_size, c.rope_theta);
   }
 
   const rankq::io::LlamaConfig& config() const { return config_; }
   std::size_t vocab_size() const { return size(config_.vocab_size); }
   std::size_t max_positions() const { return size(config_.seq_len); }
 
-  /// A KV cache sized for this model (all seq_len positions).
-  KvCache make_cache() const { return KvCache(blocks_.size(), max_positions(), shape_.kv_dim()); }
+  /// A KV cache for `positions` positions (0 = all seq_len positions; more than seq_len is capped at seq_len).
+  KvCache make_cache(std::size_t positions = 0) const {
+    const std::size_t capacity = positions == 0 ? max_positions() : std::min(positions, max_positions());
+    return KvCache(blocks_.size(), capacity, shape_.kv_dim());
+  }
 
   /// Prefill: runs tokens[0..n) at positions 0..n-1 with causal attention, every linear layer called once
   /// with M = n. Returns the logits of every position, n x vocab_size row-major (row i predicts token i+1).
@@ -129,6 +131,7 @@ class Model {
     const std::size_t dim = size(config_.dim), kv_dim = shape_.kv_dim(), hidden = size(config_.hidden_dim);
     std::vector<float> x(n * dim), normed(n * dim), q(n * dim), k(n * kv_dim), v(n * kv_dim), attended(n * dim),
         delta(n * dim), gate(n * hidden), up(n * hidden), scores(start_pos + n);
+    const ops::RopeTable rope(start_pos, n, shape_.head_size, config_.rope_theta);  // this call's positions only
     for (std::size_t i = 0; i < n; ++i) {
       if (tokens[i] < 0 || static_cast<std::size_t>(tokens[i]) >= vocab_size())
         rankq::detail::throw_argument(fn, "tokens",
@@ -149,8 +152,8 @@ class Model {
       float* keys = cache.keys(l);
       float* values = cache.values(l);
       for (std::size_t i = 0; i < n; ++i) {
-        rope_.apply(q.data() + i * dim, dim, start_pos + i);
-        rope_.apply(k.data() + i * kv_dim, kv_dim, start_pos + i);
+        rope.apply(q.data() + i * dim, dim, start_pos + i);
+        rope.apply(k.data() + i * kv_dim, kv_dim, start_pos + i);
         std::copy_n(k.data() + i * kv_dim, kv_dim, keys + (start_pos + i) * kv_dim);
         std::copy_n(v.data() + i * kv_dim, kv_dim, values + (start_pos + i) * kv_dim);
       }
@@ -263,15 +266,15 @@ class Model {
   std::vector<float> embedding_, final_norm_;
   std::unique_ptr<DenseLinear> classifier_;
   std::vector<Block> blocks_;
-  ops::RopeTable rope_;
 };
 
 /// Token-by-token decoding with a KV cache (what greedy generation uses). Not thread-safe: one session per
 /// thread; many sessions may share one Model.
 class DecodeSession {
  public:
-  explicit DecodeSession(const Model& model)
-      : model_(&model), cache_(model.make_cache()), logits_(model.vocab_size()) {}
+  /// `positions`: how many positions the session may run (0 = the model's seq_len); the KV cache is sized by it.
+  explicit DecodeSession(const Model& model, std::size_t positions = 0)
+      : model_(&model), cache_(model.make_cache(positions)), logits_(model.vocab_size()) {}
 
   /// Runs `token` at position `pos` and returns the logits predicting position pos + 1 (valid until the next
   /// call). Positions 0..pos-1 must have been run before in this session; running an earlier position again

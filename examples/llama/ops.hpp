@@ -23,24 +23,27 @@ inline void rms_norm(const float* x, const float* weight, std::size_t rows, std:
 
 /// cos/sin of the rotary angles: angle(pos, i) = pos / theta^(2i / head_size) for the pair (2i, 2i+1) of
 /// every head, i < head_size / 2 — "interleaved" (GPT-J style) pairs as in llama2.c and Meta's reference.
+/// Holds the positions [first, first + count) only: the model builds one per forward call for the positions it
+/// runs, so nothing is sized by the file's seq_len (each entry is computed by the same expression as before,
+/// whatever table it belongs to, so results do not depend on how positions are grouped).
 class RopeTable {
  public:
   RopeTable() = default;
-  RopeTable(std::size_t max_positions, std::size_t head_size, float theta)
-      : half_(head_size / 2), cos_(max_positions * half_), sin_(max_positions * half_) {
-    for (std::size_t pos = 0; pos < max_positions; ++pos)
+  RopeTable(std::size_t first, std::size_t count, std::size_t head_size, float theta)
+      : first_(first), half_(head_size / 2), cos_(count * half_), sin_(count * half_) {
+    for (std::size_t p = 0; p < count; ++p)
       for (std::size_t i = 0; i < half_; ++i) {
         const float frequency = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_size));
-        const float angle = static_cast<float>(pos) * frequency;
-        cos_[pos * half_ + i] = std::cos(angle);
-        sin_[pos * half_ + i] = std::sin(angle);
+        const float angle = static_cast<float>(first + p) * frequency;
+        cos_[p * half_ + i] = std::cos(angle);
+        sin_[p * half_ + i] = std::sin(angle);
       }
   }
 
-  /// Rotates the `width` values of `vec` (whole heads of size 2 * half) for position `pos`.
+  /// Rotates the `width` values of `vec` (whole heads of size 2 * half) for position `pos` (in the table's range).
   void apply(float* vec, std::size_t width, std::size_t pos) const {
-    const float* c = cos_.data() + pos * half_;
-    const float* s = sin_.data() + pos * half_;
+    const float* c = cos_.data() + (pos - first_) * half_;
+    const float* s = sin_.data() + (pos - first_) * half_;
     for (std::size_t j = 0; j < width; j += 2) {
       const std::size_t i = (j % (2 * half_)) / 2;
       const float v0 = vec[j], v1 = vec[j + 1];
@@ -50,7 +53,7 @@ class RopeTable {
   }
 
  private:
-  std::size_t half_ = 0;
+  std::size_t first_ = 0, half_ = 0;
   std::vector<float> cos_, sin_;
 };
 

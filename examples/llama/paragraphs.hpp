@@ -3,13 +3,13 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <fstream>
-#include <iterator>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "rankq/error.hpp"
+#include "rankq/io/file.hpp"
 
 namespace rankq::llama {
 
@@ -35,13 +35,11 @@ inline std::vector<std::string> split_paragraphs(const std::string& text) {
   return paragraphs;
 }
 
-/// Reads a whole file; throws rankq::format_error naming it if it cannot be read.
+/// Reads a whole text file; throws rankq::io::io_error naming it if it cannot be opened or read, or is not a
+/// regular file (a directory, or a FIFO — refused without blocking).
 inline std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw rankq::format_error("rankq::llama: cannot open text file '" + path + "'");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw rankq::format_error("rankq::llama: error reading text file '" + path + "'");
-  return text;
+  const std::vector<std::uint8_t> bytes = rankq::io::read_file_bytes(path);
+  return std::string(bytes.begin(), bytes.end());
 }
 
 /// split_paragraphs(read_text_file(path)).

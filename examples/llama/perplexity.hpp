@@ -9,6 +9,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,7 +68,8 @@ inline double sequence_nll(const Model& model, const std::vector<int>& tokens, s
 /// dummy-prefix space, no EOS) and every token after BOS is scored from its left context within the paragraph.
 /// Paragraphs longer than the context use overlapping windows (plan_scoring_windows). Paragraphs are spread
 /// over `threads` std::threads; per-paragraph sums are added in paragraph order, so the result is bitwise the
-/// same for any thread count.
+/// same for any thread count. Throws rankq::invalid_argument if the range holds no token to score (an empty range),
+/// std::runtime_error if a thread cannot be started.
 inline PerplexityResult evaluate_perplexity(const Model& model, const Tokenizer& tokenizer,
                                             const std::vector<std::string>& paragraphs,
                                             const PerplexityOptions& options = {}) {
@@ -91,7 +93,7 @@ inline PerplexityResult evaluate_perplexity(const Model& model, const Tokenizer&
   std::atomic<std::size_t> next{0};
   std::mutex progress_mutex;
   std::size_t done = 0;
-  std::vector<std::exception_ptr> errors(std::max<std::size_t>(1, options.threads));
+  std::vector<std::exception_ptr> errors(std::max<std::size_t>(1, std::min(options.threads, count)));  // no idle threads
   auto worker = [&](std::size_t thread_index) {
     try {
       for (std::size_t i = next++; i < count; i = next++) {
@@ -109,7 +111,14 @@ inline PerplexityResult evaluate_perplexity(const Model& model, const Tokenizer&
     }
   };
   std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < errors.size(); ++t) pool.emplace_back(worker, t);
+  try {
+    for (std::size_t t = 1; t < errors.size(); ++t) pool.emplace_back(worker, t);
+  } catch (const std::exception& e) {  // e.g. std::system_error (EAGAIN): no thread left, or no memory for a stack
+    next = count;
+    for (auto& thread : pool) thread.join();
+    throw std::runtime_error(std::string("rankq::") + fn + ": cannot start " + std::to_string(errors.size()) +
+                             " threads (" + std::to_string(pool.size() + 1) + " started): " + e.what());
+  }
   worker(0);
   for (auto& thread : pool) thread.join();
   for (const auto& error : errors)
@@ -120,8 +129,12 @@ inline PerplexityResult evaluate_perplexity(const Model& model, const Tokenizer&
     total += result.paragraph_nll[i];
     result.tokens += result.paragraph_tokens[i];
   }
+  if (result.tokens == 0)
+    rankq::detail::throw_argument(fn, "options.range",
+                                  "= [" + std::to_string(range.begin) + ", " + std::to_string(range.end) +
+                                      ") has no token to score: a perplexity needs at least one");
   result.paragraphs = count;
-  result.mean_nll = result.tokens ? total / static_cast<double>(result.tokens) : 0.0;
+  result.mean_nll = total / static_cast<double>(result.tokens);
   result.perplexity = std::exp(result.mean_nll);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.tokens_per_second = result.seconds > 0.0 ? static_cast<double>(result.tokens) / result.seconds : 0.0;

@@ -4,14 +4,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "rankq/error.hpp"
+#include "rankq/io/file.hpp"
 #include "rankq/io/hf_tokenizer.hpp"
 
 namespace rankq::llama {
@@ -33,13 +32,11 @@ class Tokenizer {
 
   /// Reads a llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length,
   /// `length` bytes, until the end of the file. `expected_vocab_size` (0 = any) is checked against the
-  /// number of records. Throws rankq::format_error naming the file and the problem.
+  /// number of records. Throws rankq::format_error naming the file and the problem (rankq::io::io_error if the
+  /// file cannot be opened or read or is not a regular file).
   static Tokenizer from_file(const std::string& path, std::size_t expected_vocab_size = 0) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw format_error("rankq::llama::Tokenizer: cannot open tokenizer file '" + path + "'");
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) throw format_error("rankq::llama::Tokenizer: error reading tokenizer file '" + path + "'");
-    return from_bytes(bytes, path, expected_vocab_size);
+    const std::vector<std::uint8_t> raw = rankq::io::read_file_bytes(path);  // io_error naming the path
+    return from_bytes(std::string(raw.begin(), raw.end()), path, expected_vocab_size);
   }
 
   /// Parses the tokenizer.bin format from memory; `source` names the data in error messages.

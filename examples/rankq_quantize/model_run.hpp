@@ -2,6 +2,7 @@
 // paragraph range, quantize every projection with each requested method, measure perplexity on another range.
 #pragma once
 
+#include <rankq/io/detect.hpp>
 #include <rankq/io/gguf.hpp>
 #include <rankq/io/hf_checkpoint.hpp>
 #include <rankq/io/hf_tokenizer.hpp>
@@ -55,11 +56,17 @@ inline std::string describe_activations(const MethodSpec& m) {
   return a.kind == ActivationQuant::per_token ? "int8/token" : "int8 b" + std::to_string(a.block);
 }
 
-/// A folder is a Hugging Face checkpoint (config.json + safetensors), a .gguf file GGUF, anything else llama2.c.
+/// A folder is a Hugging Face checkpoint (config.json + safetensors); a file is llama2.c or GGUF, told apart by
+/// its first bytes (io::detect_model_file), never by its name.
 inline io::LlamaModel load_model(const std::string& path) {
   if (std::filesystem::is_directory(path)) return io::read_hf_llama(path);
-  const bool gguf = path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
-  return gguf ? io::read_llama_gguf(path) : io::read_llama2c(path);
+  switch (io::detect_model_file(path)) {
+    case io::ModelFileKind::gguf: return io::read_llama_gguf(path);
+    case io::ModelFileKind::llama2c: return io::read_llama2c(path);
+    default:
+      throw rankq::invalid_argument("rankq-quantize: --model '" + path + "' is a single safetensors file: pass the Hugging Face "
+                                    "folder that holds it (config.json, safetensors, tokenizer.json), a GGUF or a llama2.c file");
+  }
 }
 
 inline llama::Tokenizer load_tokenizer(const ModelRunOptions& o, std::size_t vocab) {
@@ -70,8 +77,8 @@ inline llama::Tokenizer load_tokenizer(const ModelRunOptions& o, std::size_t voc
   if (o.tokenizer_path.empty() && std::filesystem::is_directory(o.model_path)) hf_tokenizer = o.model_path + "/tokenizer.json";
   if (!hf_tokenizer.empty()) return llama::Tokenizer::from_hf(io::read_hf_tokenizer(hf_tokenizer), hf_tokenizer, vocab);
   if (!o.tokenizer_path.empty()) return llama::Tokenizer::from_file(o.tokenizer_path, vocab);
-  const bool gguf = o.model_path.size() >= 5 && o.model_path.compare(o.model_path.size() - 5, 5, ".gguf") == 0;
-  if (!gguf) throw rankq::invalid_argument("rankq-quantize: --tokenizer is required for a llama2.c checkpoint");
+  if (io::detect_model_file(o.model_path) != io::ModelFileKind::gguf)
+    throw rankq::invalid_argument("rankq-quantize: --tokenizer is required for a llama2.c checkpoint");
   const auto v = io::gguf_vocab(io::read_gguf(o.model_path));
   return llama::Tokenizer::from_vocabulary(v.tokens, v.scores, v.bos, v.eos);
 }
@@ -162,17 +169,35 @@ inline llama::PerplexityResult chunked_perplexity(const llama::Model& model, con
   return total;
 }
 
-inline std::vector<ModelRow> run_model(ModelRunOptions o, FactoryBuilder factory_for = nullptr) {
+/// Throws naming `option` unless `range` holds at least one of the `count` paragraphs; returns it resolved.
+inline llama::ParagraphRange checked_range(llama::ParagraphRange range, std::size_t count, const std::string& option,
+                                           const std::string& path) {
+  const std::size_t end = range.end == llama::ParagraphRange::npos ? count : range.end;
+  if (range.begin >= end || end > count)
+    throw rankq::invalid_argument(option + ": [" + std::to_string(range.begin) + ", " + std::to_string(end) +
+                                  ") holds no paragraph of the " + std::to_string(count) + " in '" + path + "'");
+  return {range.begin, end};
+}
+
+/// `validate` (if set) runs once the model is loaded, before calibration and quantization (rankq-quantize checks
+/// that every method fits every layer there). Texts and ranges are checked before the model is loaded.
+inline std::vector<ModelRow> run_model(ModelRunOptions o, FactoryBuilder factory_for = nullptr,
+                                       const std::function<void(const io::LlamaModel&)>& validate = nullptr) {
   if (!factory_for)
     factory_for = [threads = o.threads](const MethodSpec& m, const CalibrationStats& c) { return default_factory(m, c, threads); };
-  const io::LlamaModel weights = load_model(o.model_path);
-  const llama::Tokenizer tok = load_tokenizer(o, static_cast<std::size_t>(weights.config.vocab_size));
+  const bool calibrated = std::any_of(o.methods.begin(), o.methods.end(), needs_calibration);
   const auto eval_paragraphs = llama::load_paragraphs(o.eval_path);
-  o.eval_range = o.eval_range.resolved(eval_paragraphs.size(), "rankq-quantize --eval-range");
+  o.eval_range = checked_range(o.eval_range, eval_paragraphs.size(), "--eval-range", o.eval_path);
+  std::vector<std::string> calib_paragraphs;
+  if (calibrated) {
+    calib_paragraphs = o.calib_path == o.eval_path ? eval_paragraphs : llama::load_paragraphs(o.calib_path);
+    o.calib_range = checked_range(o.calib_range, calib_paragraphs.size(), "--calib-range", o.calib_path);
+  }
+  const io::LlamaModel weights = load_model(o.model_path);
+  if (validate) validate(weights);
+  const llama::Tokenizer tok = load_tokenizer(o, static_cast<std::size_t>(weights.config.vocab_size));
   CalibrationStats calib;  // collected once, shared by every method that needs it
-  if (std::any_of(o.methods.begin(), o.methods.end(), needs_calibration)) {
-    const auto calib_paragraphs = o.calib_path == o.eval_path ? eval_paragraphs : llama::load_paragraphs(o.calib_path);
-    o.calib_range = o.calib_range.resolved(calib_paragraphs.size(), "rankq-quantize --calib-range");
+  if (calibrated) {
     if (o.calib_path == o.eval_path && o.calib_range.begin < o.eval_range.end && o.eval_range.begin < o.calib_range.end)
       std::fprintf(stderr, "rankq-quantize: warning: calibration paragraphs [%zu, %zu) overlap evaluation paragraphs [%zu, %zu)\n",
                    o.calib_range.begin, o.calib_range.end, o.eval_range.begin, o.eval_range.end);

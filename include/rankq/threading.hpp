@@ -10,6 +10,8 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,8 +24,22 @@ using ParallelFor = std::function<void(std::size_t count, const std::function<vo
 /// A fixed-size pool of std::threads; the calling thread takes part in the work.
 class ThreadPool {
  public:
+  /// Throws std::runtime_error naming the thread count if the system cannot start a thread (the ones already
+  /// started are stopped and joined first).
   explicit ThreadPool(std::size_t threads = std::max(1u, std::thread::hardware_concurrency())) : size_(std::max<std::size_t>(1, threads)) {
-    for (std::size_t i = 1; i < size_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    try {
+      for (std::size_t i = 1; i < size_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    } catch (const std::exception& e) {
+      const std::string started = std::to_string(workers_.size() + 1);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+      }
+      wake_.notify_all();
+      for (auto& t : workers_) t.join();
+      throw std::runtime_error("rankq::ThreadPool: cannot start " + std::to_string(size_) + " threads (" + started +
+                               " started): " + e.what());
+    }
   }
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

@@ -82,14 +82,18 @@ struct UniformWeights {
 
   unsigned code(std::size_t n, std::size_t k) const { return detail::get_bits(codes.data() + n * row_bytes, k, format.bits); }
   float scale(std::size_t n, std::size_t g) const { return scales[n * groups + g]; }
-  /// The offset z of w^ = s*t - z; for a symmetric format, z = s * 2^(b-1).
+  /// The offset z of w^ = s*t - z; for a symmetric format, z = s * 2^(b-1) (which overflows to +inf when
+  /// s >= 2^(128-b+1), e.g. MXINT blocks with a maximum >= 2^127: value() does not use it, docs/math.md §2.2).
   float offset(std::size_t n, std::size_t g) const {
     return format.symmetry == Symmetry::asymmetric ? offsets[n * groups + g]
                                                    : scales[n * groups + g] * static_cast<float>(1u << (format.bits - 1));
   }
-  /// Dequantized value of element (n, k), computed in float as s*t - z.
+  /// Dequantized value of element (n, k), computed in float: asymmetric s*t - z; symmetric s*(t - 2^(b-1)), the
+  /// signed level being an exact small integer, so the result is finite whenever the value is (docs/math.md §2.2).
   float value(std::size_t n, std::size_t k) const {
     const std::size_t g = k / group;
+    if (format.symmetry == Symmetry::symmetric)
+      return scale(n, g) * static_cast<float>(static_cast<int>(code(n, k)) - (1 << (format.bits - 1)));
     return scale(n, g) * static_cast<float>(code(n, k)) - offset(n, g);
   }
 };

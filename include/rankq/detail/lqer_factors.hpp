@@ -21,7 +21,7 @@
 RANKQ_NAMESPACE_BEGIN namespace detail {
 
 /// out[n*K + k] = scale[k] · (w(n, k) − ŵ(n, k)) for the N x K weights w and their quantization q (scale null:
-/// 1). ŵ is computed exactly as UniformWeights::value() does (s·t − z in float), one row at a time: the codes are
+/// 1). ŵ is computed exactly as UniformWeights::value() does (s·t − z in float; symmetric s·(t − 2^(b−1))), one row at a time: the codes are
 /// decoded into a row of floats first (direct nibble/byte reads for 4 and 8 bits), then a vectorizable pass.
 /// Returns ‖out‖_F² in double (four partial sums per row, deterministic).
 inline double scaled_quantization_error(MatrixView<const float> w, const UniformWeights& q, const float* scale,
@@ -34,13 +34,15 @@ inline double scaled_quantization_error(MatrixView<const float> w, const Uniform
     const float* row = w.row(n);
     const std::uint8_t* codes = q.codes.data() + n * q.row_bytes;
     for (std::size_t g = 0; g < q.groups; ++g) {
-      const float s = q.scale(n, g), z = q.offset(n, g);
+      const bool symmetric = q.format.symmetry == Symmetry::symmetric;
+      const float s = q.scale(n, g), z = symmetric ? 0.0f : q.offset(n, g);
+      const int level_shift = symmetric ? 1 << (bits - 1) : 0;
       const std::size_t k0 = g * q.group, k1 = std::min(K, k0 + q.group);
       for (std::size_t k = k0; k < k1; ++k) {
         const unsigned t = bits == 4 ? (codes[k >> 1] >> ((k & 1u) * 4)) & 0xFu
                            : bits == 8 ? codes[k]
                                        : get_bits(codes, k, bits);
-        value[k] = s * static_cast<float>(t) - z;
+        value[k] = s * static_cast<float>(static_cast<int>(t) - level_shift) - z;
       }
     }
     float* dst = out + n * K;

@@ -1,5 +1,7 @@
-// rankq/io/file.hpp — whole-file reads, read-only file mappings (MappedFile) and atomic whole-file writes (temporary file + rename) for the model
-// readers and writers; io_error for failures of the operating system (open, read, write, rename).
+// rankq/io/file.hpp — whole-file reads, read-only file mappings (MappedFile) and atomic whole-file writes
+// (temporary file + rename) for the model readers and writers; io_error for failures of the operating system
+// (open, read, write, rename). The writer replaces only a regular file; its temporary file is removed on every
+// error and, once a program called remove_temporary_files_on_signal(), on SIGINT/SIGTERM.
 #pragma once
 
 #include "rankq/detail/abi.hpp"
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -53,6 +56,52 @@ struct FdGuard {
   }
 };
 
+/// The temporary files being written right now (at most kTempSlots at a time), for the signal handler: it may
+/// only call async-signal-safe functions, so the paths are plain char arrays published through atomics.
+inline constexpr std::size_t kTempSlots = 16, kTempPathMax = 4096;
+struct TempSlot {
+  std::atomic<bool> used{false};
+  std::atomic<bool> ready{false};
+  char path[kTempPathMax];
+};
+inline TempSlot* temp_slots() {
+  static TempSlot slots[kTempSlots];
+  return slots;
+}
+
+/// Registers `tmp` for removal on a signal while the guard lives (silently unregistered if all slots are taken
+/// or the path is too long: the error paths still remove it).
+class TempFileGuard {
+ public:
+  explicit TempFileGuard(const std::string& tmp) {
+    if (tmp.size() >= kTempPathMax) return;
+    for (std::size_t i = 0; i < kTempSlots && !slot_; ++i) {
+      bool expected = false;
+      if (temp_slots()[i].used.compare_exchange_strong(expected, true)) slot_ = &temp_slots()[i];
+    }
+    if (!slot_) return;
+    std::memcpy(slot_->path, tmp.c_str(), tmp.size() + 1);
+    slot_->ready.store(true);
+  }
+  TempFileGuard(const TempFileGuard&) = delete;
+  TempFileGuard& operator=(const TempFileGuard&) = delete;
+  ~TempFileGuard() {
+    if (!slot_) return;
+    slot_->ready.store(false);
+    slot_->used.store(false);
+  }
+
+ private:
+  TempSlot* slot_ = nullptr;
+};
+
+inline void remove_temporary_files_and_reraise(int signal_number) {
+  for (std::size_t i = 0; i < kTempSlots; ++i)
+    if (temp_slots()[i].ready.load()) ::unlink(temp_slots()[i].path);
+  std::signal(signal_number, SIG_DFL);
+  std::raise(signal_number);
+}
+
 inline std::string parent_dir(const std::string& path) {
   const auto slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -64,10 +113,12 @@ inline std::string parent_dir(const std::string& path) {
 
 /// The whole content of a regular file. Throws io_error if it cannot be opened or read.
 inline std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
-  detail::FdGuard f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below).
+  detail::FdGuard f(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (f.fd < 0) detail::throw_io("open", path, errno);
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) detail::throw_io("stat", path, errno);
+  if (S_ISDIR(st.st_mode)) throw io_error("rankq::io: cannot read '" + path + "': it is a directory");
   if (!S_ISREG(st.st_mode)) throw io_error("rankq::io: cannot read '" + path + "': not a regular file");
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
   std::size_t done = 0;
@@ -123,10 +174,17 @@ struct ByteSpan {
 /// Writes the concatenation of `pieces` to `path` atomically: they go to a new temporary file in the same directory
 /// ("<path>.tmp.<pid>.<n>"), which is flushed to disk (fsync) and then renamed over `path`. Readers see either the
 /// old file or the complete new one; on any failure the temporary file is removed, `path` is left as it was, and
-/// io_error is thrown. The new file gets the usual permissions (0666 minus the umask).
+/// io_error is thrown. The new file gets the usual permissions (0666 minus the umask). Only a regular file is
+/// replaced: if `path` is a directory, symbolic link, device, FIFO or socket, io_error is thrown before anything
+/// is created. While the temporary file exists it is registered for remove_temporary_files_on_signal().
 inline void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& pieces) {
   rankq::detail::require(!path.empty(), "io::write_file_atomic", "path", "is empty");
   for (const ByteSpan& p : pieces) rankq::detail::require_non_null(p.data, p.size, "io::write_file_atomic", "pieces");
+  struct stat target {};
+  if (::lstat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode))
+    throw io_error("rankq::io: refusing to replace '" + path + "': it is not a regular file (" +
+                   (S_ISDIR(target.st_mode) ? "a directory" : S_ISLNK(target.st_mode) ? "a symbolic link" : "a device, FIFO or socket") +
+                   ")");
   static std::atomic<unsigned> counter{0};
   const auto stamp = static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
   std::string tmp;
@@ -137,6 +195,7 @@ inline void write_file_atomic(const std::string& path, const std::vector<ByteSpa
     f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (f.fd < 0 && (errno != EEXIST || attempt >= 100)) detail::throw_io("create temporary file for", path, errno);
   }
+  const detail::TempFileGuard registered(tmp);
   const auto fail = [&](const char* what, int err) {
     ::close(f.release());
     ::unlink(tmp.c_str());
@@ -165,6 +224,14 @@ inline void write_file_atomic(const std::string& path, const std::vector<ByteSpa
   // Make the rename itself durable; failure here does not undo the (already visible) new file.
   detail::FdGuard dir(::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.fd >= 0) ::fsync(dir.fd);
+}
+
+/// Installs handlers for SIGINT and SIGTERM that remove the temporary files of writes in progress and then
+/// re-raise the signal with its default action (so the process still ends as the signal says). For programs
+/// (rankq-quantize calls it first thing); a library never installs signal handlers by itself.
+inline void remove_temporary_files_on_signal() {
+  std::signal(SIGINT, detail::remove_temporary_files_and_reraise);
+  std::signal(SIGTERM, detail::remove_temporary_files_and_reraise);
 }
 
 inline void write_file_atomic(const std::string& path, const std::uint8_t* data, std::size_t size) {

@@ -179,6 +179,14 @@ inline MxTensor get_mxint(const SafetensorsFile& f, const std::string& name) {
   std::memcpy(t.codes.data(), codes.bytes.data(), codes.bytes.size());
   t.exponents.resize(exps.bytes.size());
   std::memcpy(t.exponents.data(), exps.bytes.data(), exps.bytes.size());
+  // Byte 0xFF (e = 128): with ocp semantics it is OCP MX's NaN scale (the quantizer clamps e to 127) and the
+  // 2-bit step 2^(e-(m-1)) = 2^128 is not a float: refused. With lqer semantics e = 128 is what quantize_mxint
+  // writes for a block maximum above 2^127; its values (2^m-1)·2^(128-m) are finite (docs/formats.md §3).
+  if (fmt.semantics == MxSemantics::ocp)
+    for (std::size_t i = 0; i < t.exponents.size(); ++i)
+      if (t.exponents[i] == 0xFF)
+        detail::bad(name + ".exponents", "has the byte 0xFF (a NaN scale in OCP MX) at row " + std::to_string(i / t.blocks) +
+                                              ", block " + std::to_string(i % t.blocks));
   return t;
 }
 
