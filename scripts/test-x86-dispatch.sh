@@ -56,7 +56,7 @@ run_emulated() {  # $1 = qemu cpu, $2 = expected best path, $3 = "all" to run ev
     # x86 configuration (seen with a one-lane _mm256_maskload_ps of the last 4 bytes before a PROT_NONE page).
     local filter=()
     [[ $t == test_w4a8_quantize ]] && filter=(--gtest_filter=-W4A8Quantize.NeverReadsPastTheRow)
-    QEMU_CPU=$cpu timeout 900 qemu-x86_64 "$dir/tests/$t" "${filter[@]}" >>"$log" 2>&1
+    RANKQ_TEST_EMULATOR=qemu-user QEMU_CPU=$cpu timeout 900 qemu-x86_64 "$dir/tests/$t" "${filter[@]}" >>"$log" 2>&1
     local rc=$?
     echo "   $t: $([[ $rc -eq 0 ]] && echo passed || echo "FAILED (exit $rc)")"
     count $rc "$cpu: $t exited $rc"

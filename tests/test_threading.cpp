@@ -93,6 +93,10 @@ TEST(ThreadPool, ConcurrentCallersTakeTurns) {
 #include <string>
 
 TEST(ThreadPool, FailedThreadStartIsAnException) {
+  // qemu-user keeps the guest's threads inside its own address-space reservation: the guest's RLIMIT_AS does not
+  // stop them, so the limit this test relies on cannot be made. The emulated runs set RANKQ_TEST_EMULATOR.
+  if (const char* emulator = std::getenv("RANKQ_TEST_EMULATOR"); emulator && *emulator)
+    GTEST_SKIP() << "RLIMIT_AS does not limit thread stacks under " << emulator;
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
