@@ -27,12 +27,8 @@ inline const char* to_string(ModelFileKind k) {
 /// FIFO, device or socket (checked without blocking: a FIFO is opened with O_NONBLOCK), or cannot be read.
 /// A file too short for any magic is reported as llama2c (whose reader then gives the precise format_error).
 inline ModelFileKind detect_model_file(const std::string& path) {
-  detail::FdGuard f(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (f.fd < 0) detail::throw_io("open", path, errno);
   struct stat st {};
-  if (::fstat(f.fd, &st) != 0) detail::throw_io("stat", path, errno);
-  if (S_ISDIR(st.st_mode)) throw io_error("rankq::io: cannot read '" + path + "': it is a directory");
-  if (!S_ISREG(st.st_mode)) throw io_error("rankq::io: cannot read '" + path + "': not a regular file");
+  const detail::FdGuard f = detail::open_regular_file(path, st);
   std::uint8_t head[9] = {};
   std::size_t got = 0;
   while (got < sizeof head) {

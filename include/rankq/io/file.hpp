@@ -46,6 +46,7 @@ struct FdGuard {
   explicit FdGuard(int f) : fd(f) {}
   FdGuard(const FdGuard&) = delete;
   FdGuard& operator=(const FdGuard&) = delete;
+  FdGuard(FdGuard&& o) noexcept : fd(o.fd) { o.fd = -1; }
   ~FdGuard() {
     if (fd >= 0) ::close(fd);
   }
@@ -109,17 +110,23 @@ inline std::string parent_dir(const std::string& path) {
   return path.substr(0, slash);
 }
 
+/// Opens `path` read-only for reading a regular file: a FIFO is opened without waiting for a writer (O_NONBLOCK)
+/// and refused, like a directory, a device or a socket. Fills `st`. Throws io_error naming the path.
+inline FdGuard open_regular_file(const std::string& path, struct stat& st) {
+  FdGuard f(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (f.fd < 0) throw_io("open", path, errno);
+  if (::fstat(f.fd, &st) != 0) throw_io("stat", path, errno);
+  if (S_ISDIR(st.st_mode)) throw io_error("rankq::io: cannot read '" + path + "': it is a directory");
+  if (!S_ISREG(st.st_mode)) throw io_error("rankq::io: cannot read '" + path + "': not a regular file");
+  return f;
+}
+
 }  // namespace detail
 
 /// The whole content of a regular file. Throws io_error if it cannot be opened or read.
 inline std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
-  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below).
-  detail::FdGuard f(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (f.fd < 0) detail::throw_io("open", path, errno);
   struct stat st {};
-  if (::fstat(f.fd, &st) != 0) detail::throw_io("stat", path, errno);
-  if (S_ISDIR(st.st_mode)) throw io_error("rankq::io: cannot read '" + path + "': it is a directory");
-  if (!S_ISREG(st.st_mode)) throw io_error("rankq::io: cannot read '" + path + "': not a regular file");
+  const detail::FdGuard f = detail::open_regular_file(path, st);
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
   std::size_t done = 0;
   while (done < bytes.size()) {
