@@ -20,14 +20,7 @@ using rankq::io::GgufFile;
 using rankq_test::data_path;
 using rankq::io::GgufType;
 
-void expect_format_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected rankq::format_error mentioning '" << needle << "'";
-  } catch (const rankq::format_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message was: " << e.what();
-  }
-}
+using test::expect_format_error;
 
 
 GgufFile parse(const std::vector<std::uint8_t>& b) { return rankq::io::parse_gguf(b.data(), b.size()); }

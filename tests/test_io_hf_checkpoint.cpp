@@ -19,6 +19,7 @@
 #include "llama/tokenizer.hpp"
 #include "rankq/io/llama2c.hpp"
 #include "test_data.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -27,14 +28,7 @@ using rankq::io::DType;
 using rankq::io::LlamaModel;
 using rankq_test::HfWriteOptions;
 
-void expect_format_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected rankq::format_error mentioning '" << needle << "'";
-  } catch (const rankq::format_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message was: " << e.what();
-  }
-}
+using test::expect_format_error;
 
 struct TempDir {
   fs::path path;

@@ -14,20 +14,14 @@
 #include "llama/paragraphs.hpp"
 #include "llama/tokenizer.hpp"
 #include "test_data.hpp"
+#include "test_util.hpp"
 
 namespace {
 
 using rankq::llama::Tokenizer;
 const std::string kSpace = "\xE2\x96\x81";
 
-void expect_format_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected rankq::format_error mentioning '" << needle << "'";
-  } catch (const rankq::format_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message was: " << e.what();
-  }
-}
+using test::expect_format_error;
 
 /// A minimal valid tokenizer.json: <unk> <s> </s>, the 256 byte pieces, then `extra` pieces and `merges`.
 nlohmann::json minimal(const std::vector<std::string>& extra, const nlohmann::json& merges) {

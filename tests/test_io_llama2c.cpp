@@ -18,14 +18,7 @@ namespace {
 using rankq::io::LlamaModel;
 using rankq_test::data_path;
 
-void expect_format_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected rankq::format_error mentioning '" << needle << "'";
-  } catch (const rankq::format_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message was: " << e.what();
-  }
-}
+using test::expect_format_error;
 
 
 float f32_at(const std::vector<std::uint8_t>& b, std::size_t offset) {

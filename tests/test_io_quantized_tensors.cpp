@@ -20,14 +20,7 @@ SafetensorsFile round_trip(const TensorMap& t, const MetadataMap& m) {
   const auto bytes = serialize_safetensors(t, m);
   return parse_safetensors(bytes.data(), bytes.size());
 }
-void expect_format_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected rankq::format_error mentioning '" << needle << "'";
-  } catch (const rankq::format_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using test::expect_format_error;
 }  // namespace
 
 TEST(QuantizedTensors, UniformRoundTripEveryFormat) {

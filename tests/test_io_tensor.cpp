@@ -18,14 +18,7 @@ using rankq::io::ByteReader;
 using rankq::io::DType;
 using rankq::io::RawTensor;
 
-void expect_format_error(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected rankq::format_error mentioning '" << needle << "'";
-  } catch (const rankq::format_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message was: " << e.what();
-  }
-}
+using test::expect_format_error;
 
 TEST(IoDType, NamesSizesRoundTrip) {
   for (DType t : rankq::io::kAllDTypes) {

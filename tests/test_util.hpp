@@ -43,4 +43,14 @@ inline void expect_invalid(const std::function<void()>& fn, const std::string& n
   }
 }
 
+/// Expects fn() to throw rankq::format_error whose message contains `needle`.
+inline void expect_format_error(const std::function<void()>& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected rankq::format_error mentioning '" << needle << "'";
+  } catch (const rankq::format_error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message was: " << e.what();
+  }
+}
+
 }  // namespace test
