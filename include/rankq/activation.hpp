@@ -87,22 +87,42 @@ inline float quantize_act_block(const float* x, std::size_t n, const ActivationF
   }
   return amax / 127.0f;
 }
-}  // namespace detail
+/// The shapes every matmul on quantized activations shares: x (M x K, padded like the weights), y (M x N).
+inline void check_matmul_shapes(const QuantizedActivations& x, std::size_t N, std::size_t K, std::size_t padded,
+                                const MatrixView<float>& y, const char* fn) {
+  if (x.rows == 0) throw_argument(fn, "x", "has no rows");
+  if (x.cols != K)
+    throw_argument(fn, "x", "has K = " + std::to_string(x.cols) + " columns but the weights have K = " + std::to_string(K));
+  if (x.padded != padded)
+    throw_argument(fn, "x", "is padded to " + std::to_string(x.padded) + " columns but the weights to " +
+                                std::to_string(padded) + ": pass the weights' padded K to quantize_activations");
+  check_view(y, fn, "y");
+  if (y.rows != x.rows || y.cols != N)
+    throw_argument(fn, "y", "has shape " + std::to_string(y.rows) + "x" + std::to_string(y.cols) + ", expected " +
+                                std::to_string(x.rows) + "x" + std::to_string(N));
+}
 
-/// Quantizes into `out`, reusing its buffers when the shape allows. `padded_cols` (>= K, a multiple of 16;
-/// 0 = round_up(K, 16)) must equal the padded K of the weights this will be multiplied with.
-inline void quantize_activations(MatrixView<const float> x, const ActivationFormat& f, QuantizedActivations& out,
-                                 std::size_t padded_cols = 0) {
-  constexpr const char* fn = "quantize_activations";
-  detail::check_format(f, fn);
-  detail::check_view(x, fn, "activations");
-  const std::size_t padded = padded_cols == 0 ? detail::round_up(x.cols, std::size_t(16)) : padded_cols;
+/// The packed kernels cut groups at activation-block boundaries in whole 16-K chunks: blocks must be multiples of
+/// 16 and consistent with the padded width (quantize_activations always produces such blocks).
+inline void check_kernel_activation_blocks(const QuantizedActivations& x, const char* fn) {
+  if (x.block == 0 || x.block % 16 != 0 || x.blocks != (x.padded + x.block - 1) / x.block)
+    throw_argument(fn, "x", "has activation blocks of " + std::to_string(x.block) + " columns (" +
+                                std::to_string(x.blocks) + " per row): the kernels take multiples of 16, as "
+                                "quantize_activations produces");
+}
+
+/// The checks and the output shape of quantize_activations (activation.hpp), without quantizing.
+inline void prepare_quantized_activations(MatrixView<const float> x, const ActivationFormat& f, QuantizedActivations& out,
+                                          std::size_t padded_cols, const char* fn) {
+  check_format(f, fn);
+  check_view(x, fn, "activations");
+  const std::size_t padded = padded_cols == 0 ? round_up(x.cols, std::size_t(16)) : padded_cols;
   if (padded < x.cols || padded % 16 != 0)
-    detail::throw_argument(fn, "padded_cols", "= " + std::to_string(padded_cols) + ": must be >= K (" +
-                                                  std::to_string(x.cols) + ") and a multiple of 16");
+    throw_argument(fn, "padded_cols", "= " + std::to_string(padded_cols) + ": must be >= K (" + std::to_string(x.cols) +
+                                          ") and a multiple of 16");
   const std::size_t block = f.kind == ActivationQuant::per_token ? padded : f.block;
-  const std::size_t blocks = detail::ceil_div(padded, block);
-  if (out.rows * out.padded != x.rows * padded || out.values.size() != x.rows * padded) out.values.resize(x.rows * padded);
+  const std::size_t blocks = ceil_div(padded, block);
+  if (out.values.size() != x.rows * padded) out.values.resize(x.rows * padded);
   if (out.scales.size() != x.rows * blocks) out.scales.resize(x.rows * blocks);
   out.format = f;
   out.rows = x.rows;
@@ -110,6 +130,17 @@ inline void quantize_activations(MatrixView<const float> x, const ActivationForm
   out.padded = padded;
   out.block = block;
   out.blocks = blocks;
+}
+
+}  // namespace detail
+
+/// Quantizes into `out`, reusing its buffers when the shape allows. `padded_cols` (>= K, a multiple of 16;
+/// 0 = round_up(K, 16)) must equal the padded K of the weights this will be multiplied with.
+inline void quantize_activations(MatrixView<const float> x, const ActivationFormat& f, QuantizedActivations& out,
+                                 std::size_t padded_cols = 0) {
+  constexpr const char* fn = "quantize_activations";
+  detail::prepare_quantized_activations(x, f, out, padded_cols, fn);
+  const std::size_t padded = out.padded, block = out.block, blocks = out.blocks;
   for (std::size_t m = 0; m < x.rows; ++m) {
     std::int8_t* q = out.values.data() + m * padded;
     for (std::size_t b = 0; b < blocks; ++b) {

@@ -15,6 +15,7 @@
 #include "rankq/codebook_reference.hpp"
 #include "rankq/detail/kernels/codebook_dispatch.hpp"
 #include "rankq/detail/kernels/codebook_layout.hpp"
+#include "rankq/detail/kernels/tile_runner.hpp"
 #include "rankq/error.hpp"
 #include "rankq/kernel_path.hpp"
 #include "rankq/lcq.hpp"
@@ -71,22 +72,14 @@ inline PackedCodebook pack_codebook(const CodebookWeights& w, const CodebookKern
   p.lut.assign(k * detail::kCodebookLutEntries, 0);
   for (unsigned r = 0; r < k; ++r)
     for (unsigned t = 0; t < (1u << w.format.bits); ++t) p.lut[r * detail::kCodebookLutEntries + t] = kt.level(r, t);
-  for (std::size_t n = 0; n < w.rows; ++n) {
-    const std::size_t tile = n / detail::kTileRows, row = n % detail::kTileRows;
-    std::uint8_t* tile_data = p.data.data() + tile * p.geo.tile_stride();
-    for (std::size_t g = 0; g < w.groups; ++g) {
-      std::uint8_t* gd = tile_data + g * p.geo.group_stride();
-      for (std::size_t kk = 0; kk < w.group; ++kk) {
-        const unsigned t = w.index(n, g * w.group + kk);
-        std::uint8_t& byte = gd[(kk / detail::kBlockK) * 64 + 4 * row + (kk % 4)];
-        byte = static_cast<std::uint8_t>(byte | ((kk % detail::kBlockK) < 4 ? t : (t << 4)));
-      }
-      const std::size_t i = n * w.groups + g;
-      for (unsigned r = 0; r < k; ++r)
-        std::memcpy(gd + p.geo.scales_at() + 4 * (r * detail::kTileRows + row), &kt.group_scales[i * k + r], 4);
-      std::memcpy(gd + p.geo.offsets_at() + 4 * row, &kt.group_offsets[i], 4);
-    }
-  }
+  detail::for_each_packed_group(p.data.data(), w.rows, w.groups, p.geo.tile_stride(), p.geo.group_stride(),
+                                [&](std::size_t n, std::size_t g, std::uint8_t* gd, std::size_t row) {
+                                  for (std::size_t kk = 0; kk < w.group; ++kk) detail::put_packed_code(gd, row, kk, w.index(n, g * w.group + kk));
+                                  const std::size_t i = n * w.groups + g;
+                                  for (unsigned r = 0; r < k; ++r)
+                                    std::memcpy(gd + p.geo.scales_at() + 4 * (r * detail::kTileRows + row), &kt.group_scales[i * k + r], 4);
+                                  std::memcpy(gd + p.geo.offsets_at() + 4 * row, &kt.group_offsets[i], 4);
+                                });
   return p;
 }
 
@@ -99,6 +92,7 @@ inline void codebook_gemm(const QuantizedActivations& x, const PackedCodebook& w
                           const W4A8Options& o = {}) {
   constexpr const char* fn = "codebook_gemm";
   detail::check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
+  detail::check_kernel_activation_blocks(x, fn);
   detail::check_path(o.path, fn);
   if (!detail::codebook_path_available(o.path))
     detail::throw_argument(fn, "options.path", std::string("= ") + to_string(o.path) + ": no codebook kernel for this path yet");
@@ -127,11 +121,8 @@ inline void codebook_gemm(const QuantizedActivations& x, const PackedCodebook& w
   a.bias = o.bias;
   const detail::CodebookArgs* args = &a;  // one pointer captured: the hook's std::function does not allocate
   const KernelPath path = o.path;
-  auto body = [args, path](std::size_t t0, std::size_t t1) { detail::codebook_dispatch(path, *args, t0, t1); };
-  if (o.parallel && *o.parallel && w.tiles > 1)
-    (*o.parallel)(w.tiles, body);
-  else
-    body(0, w.tiles);
+  detail::run_tiles(w.tiles, o.parallel,
+                    [args, path](std::size_t t0, std::size_t t1) { detail::codebook_dispatch(path, *args, t0, t1); });
 }
 
 RANKQ_NAMESPACE_END  // namespace rankq

@@ -25,6 +25,7 @@
 #include "rankq/detail/lqer_types.hpp"
 #include "rankq/detail/kernels/lowrank_dispatch.hpp"
 #include "rankq/detail/kernels/lowrank_layout.hpp"
+#include "rankq/detail/kernels/tile_runner.hpp"
 
 RANKQ_NAMESPACE_BEGIN
 
@@ -113,12 +114,12 @@ struct LowRankPass {
 };
 
 inline void run_lowrank_pass(const LowRankArgs& a, std::size_t tiles, KernelPath path, const ParallelFor* parallel) {
-  const LowRankArgs* args = &a;  // one pointer captured: the hook's std::function does not allocate
-  auto body = [args, path](std::size_t t0, std::size_t t1) { lowrank_dispatch(path, *args, t0, t1); };
-  if (parallel && *parallel && tiles > 1)
-    (*parallel)(tiles, body);
-  else
-    body(0, tiles);
+  struct Call {
+    const LowRankArgs* a;
+    KernelPath path;
+  } call{&a, path};
+  const Call* c = &call;  // one pointer captured: the hook's std::function does not allocate
+  run_tiles(tiles, parallel, [c](std::size_t t0, std::size_t t1) { lowrank_dispatch(c->path, *c->a, t0, t1); });
 }
 
 inline void check_lowrank_shapes(const QuantizedActivations& x, const PackedLowRank& lr, const char* fn) {
@@ -192,13 +193,8 @@ inline void lqer_gemm(const QuantizedActivations& x, const PackedW4& w, const Pa
                                          std::to_string(lr.in_features) + " weights but w is " + std::to_string(w.rows) +
                                          "x" + std::to_string(w.cols));
   detail::check_lowrank_shapes(x, lr, fn);
-  if (x.padded != w.padded)
-    detail::throw_argument(fn, "x", "is padded to " + std::to_string(x.padded) + " columns but the weights to " +
-                                        std::to_string(w.padded) + ": pass w.padded to quantize_activations");
-  detail::check_view(y, fn, "y");
-  if (y.rows != x.rows || y.cols != w.rows)
-    detail::throw_argument(fn, "y", "has shape " + std::to_string(y.rows) + "x" + std::to_string(y.cols) + ", expected " +
-                                        std::to_string(x.rows) + "x" + std::to_string(w.rows));
+  detail::check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
+  detail::check_kernel_activation_blocks(x, fn);
   detail::check_path(o.path, fn);
   Workspace temporary;
   detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
@@ -206,47 +202,17 @@ inline void lqer_gemm(const QuantizedActivations& x, const PackedW4& w, const Pa
   float* t = scratch.lowrank_t.get(x.rows * lr.rank);
   QuantizedActivations& t_q = scratch.lowrank_tq;
   detail::lowrank_project(x, lr, o.path, o.parallel, t, t_q, scratch);
-  // Stage 3 is fused into w4a8_gemm through its parallel-for hook: w4a8_gemm partitions its 16-row tiles and calls
-  // body(t0, t1); we run that body on blocks of tiles and, right after each block, add (+ u) + bias to the rows
-  // it has just written, from the same rows of Bᵀ (one 16-row tile of Bᵀ per W4A8 tile). A block is as many tiles
-  // as make ~256 KiB of outputs (at least 8), so the correction re-reads them from L2; at M = 1 that is a thread's
-  // whole range: switching between the W4A8 and Bᵀ streams every few tiles measured 4-5 % of the decode time slower
-  // from DRAM (docs/lqer.md §8). If w4a8_gemm does not partition by tiles (one tile, or a future partition), the
-  // correction runs as a second pass instead: the same per-row arithmetic, so y is identical either way.
+  // Stage 3 is the W4A8 driver's declared fused epilogue (tile_runner.hpp): after each block of W4A8 tiles, the
+  // same tiles of Bᵀ add (+ u) + bias to the rows just written. A block is as many tiles as make ~256 KiB of
+  // outputs (at least 8), so the correction re-reads them from L2; at M = 1 that is a thread's whole range:
+  // switching between the W4A8 and Bᵀ streams every few tiles measured 4-5 % of the decode time slower from DRAM
+  // (docs/lqer.md §8). Any partition gives the same y: the per-row arithmetic does not depend on it.
   const detail::LowRankPass pass(lr.b_t, t_q, y.data, y.ld, true, o.bias, scratch, 1);
-  static_assert(detail::kLowRankRows == detail::kTileRows, "W4A8 and low-rank tiles cover the same 16 rows");
   constexpr std::size_t kFuseOutputBytes = std::size_t(256) << 10;
-  const std::size_t fuse_tiles = std::max<std::size_t>(8, kFuseOutputBytes / (x.rows * detail::kTileRows * sizeof(float)));
-  // Everything the hook needs behind one pointer, so neither std::function below allocates.
-  struct Fusion {
-    std::size_t tiles, fuse_tiles;
-    const ParallelFor* parallel;
-    KernelPath path;
-    const detail::LowRankArgs* args;
-    bool fused;
-  } fusion{w.tiles, fuse_tiles, o.parallel, o.path, &pass.args, false};
-  const ParallelFor hook = [f = &fusion](std::size_t count, const std::function<void(std::size_t, std::size_t)>& body) {
-    if (count != f->tiles) {  // not a partition of tiles: run it as given
-      if (f->parallel && *f->parallel) (*f->parallel)(count, body); else body(0, count);
-      return;
-    }
-    f->fused = true;
-    const std::function<void(std::size_t, std::size_t)>* main_body = &body;
-    auto both = [f, main_body](std::size_t t0, std::size_t t1) {
-      for (std::size_t tile = t0; tile < t1; tile += f->fuse_tiles) {
-        const std::size_t end = std::min(t1, tile + f->fuse_tiles);
-        (*main_body)(tile, end);
-        detail::lowrank_dispatch(f->path, *f->args, tile, end);
-      }
-    };
-    if (f->parallel && *f->parallel) (*f->parallel)(count, both); else both(0, count);
-  };
-  W4A8Options main = o;
-  main.bias = nullptr;
-  // A single tile is never handed to the hook (w4a8_gemm runs it inline); neither is anything without a hook.
-  main.parallel = w.tiles > 1 ? &hook : o.parallel;
-  w4a8_gemm(x, w, y, main);
-  if (!fusion.fused) detail::run_lowrank_pass(pass.args, lr.b_t.tiles, o.path, o.parallel);
+  const detail::LowRankEpilogue epilogue{
+      &pass.args, std::max<std::size_t>(8, kFuseOutputBytes / (x.rows * detail::kTileRows * sizeof(float)))};
+  const detail::W4A8Args a = detail::w4a8_args(x, w, y, o.path, nullptr, scratch);  // the bias comes last, with u
+  detail::run_w4a8(a, w.tiles, o.path, o.parallel, &epilogue);
 }
 
 /// Float activations in: quantizes X with `format` on o.path (into `scratch`, reused across calls), then lqer_gemm.

@@ -19,21 +19,6 @@
 
 RANKQ_NAMESPACE_BEGIN
 
-namespace detail {
-inline void check_matmul_shapes(const QuantizedActivations& x, std::size_t N, std::size_t K, std::size_t padded,
-                                const MatrixView<float>& y, const char* fn) {
-  if (x.rows == 0) throw_argument(fn, "x", "has no rows");
-  if (x.cols != K)
-    throw_argument(fn, "x", "has K = " + std::to_string(x.cols) + " columns but the weights have K = " + std::to_string(K));
-  if (x.padded != padded)
-    throw_argument(fn, "x", "is padded to " + std::to_string(x.padded) + " columns but the weights to " +
-                                std::to_string(padded) + ": pass the weights' padded K to quantize_activations");
-  check_view(y, fn, "y");
-  if (y.rows != x.rows || y.cols != N)
-    throw_argument(fn, "y", "has shape " + std::to_string(y.rows) + "x" + std::to_string(y.cols) + ", expected " +
-                                std::to_string(x.rows) + "x" + std::to_string(N));
-}
-}  // namespace detail
 
 /// Y (M x N) = X_q (M x K) · W^T (W: N x K) + bias (optional, N floats).
 ///

@@ -20,7 +20,8 @@
 #include "rankq/workspace.hpp"
 #include "rankq/uniform.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
-#include "rankq/detail/kernels/w4a8_scalar.hpp"
+#include "rankq/detail/kernels/scalar_primitives.hpp"
+#include "rankq/detail/kernels/tile_runner.hpp"
 #include "rankq/detail/kernels/w4a8_dispatch.hpp"
 #include "rankq/detail/kernels/activation_paths.hpp"
 
@@ -71,21 +72,13 @@ inline PackedW4 pack_w4(const UniformWeights& w) {
       std::memcpy(dst + 4 * i, &v, 4);
     }
   };
-  for (std::size_t n = 0; n < w.rows; ++n) {
-    const std::size_t tile = n / detail::kTileRows, r = n % detail::kTileRows;
-    std::uint8_t* tile_data = p.data.data() + tile * p.geo.tile_stride();
-    for (std::size_t g = 0; g < w.groups; ++g) {
-      std::uint8_t* gd = tile_data + g * p.geo.group_stride();
-      for (std::size_t kk = 0; kk < w.group; ++kk) {
-        const unsigned t = w.code(n, g * w.group + kk);
-        std::uint8_t& byte = gd[(kk / detail::kBlockK) * 64 + 4 * r + (kk % 4)];
-        byte = static_cast<std::uint8_t>(byte | ((kk % detail::kBlockK) < 4 ? t : (t << 4)));
-      }
-      std::uint8_t* scales = gd + p.geo.code_bytes();
-      store(scales, r, w.scale(n, g));
-      if (p.geo.has_offsets) store(scales + detail::kTileRows * p.geo.scale_bytes, r, w.offsets[n * w.groups + g]);
-    }
-  }
+  detail::for_each_packed_group(p.data.data(), w.rows, w.groups, p.geo.tile_stride(), p.geo.group_stride(),
+                                [&](std::size_t n, std::size_t g, std::uint8_t* gd, std::size_t r) {
+                                  for (std::size_t kk = 0; kk < w.group; ++kk) detail::put_packed_code(gd, r, kk, w.code(n, g * w.group + kk));
+                                  std::uint8_t* scales = gd + p.geo.code_bytes();
+                                  store(scales, r, w.scale(n, g));
+                                  if (p.geo.has_offsets) store(scales + detail::kTileRows * p.geo.scale_bytes, r, w.offsets[n * w.groups + g]);
+                                });
   return p;
 }
 
@@ -104,27 +97,14 @@ inline void check_path(KernelPath p, const char* fn) {
 }
 }  // namespace detail
 
-/// Y (M x N, row stride y.ld) = X_q (M x K) · W^T (+ bias). x must be padded to w.padded.
-/// Integer parts equal reference_matmul exactly on every path; the float epilogue may differ in rounding.
-inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixView<float> y, const W4A8Options& o = {}) {
-  constexpr const char* fn = "w4a8_gemm";
-  if (x.rows == 0) detail::throw_argument(fn, "x", "has no rows");
-  if (x.cols != w.cols)
-    detail::throw_argument(fn, "x", "has K = " + std::to_string(x.cols) + " but the weights have K = " + std::to_string(w.cols));
-  if (x.padded != w.padded)
-    detail::throw_argument(fn, "x", "is padded to " + std::to_string(x.padded) + " columns but the weights to " +
-                                        std::to_string(w.padded) + ": pass w.padded to quantize_activations");
-  detail::check_view(y, fn, "y");
-  if (y.rows != x.rows || y.cols != w.rows)
-    detail::throw_argument(fn, "y", "has shape " + std::to_string(y.rows) + "x" + std::to_string(y.cols) + ", expected " +
-                                        std::to_string(x.rows) + "x" + std::to_string(w.rows));
-  detail::check_path(o.path, fn);
-  Workspace temporary;
-  detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
+namespace detail {
+/// The arguments of a W4A8 call (shapes checked by the caller), side terms computed into `scratch`.
+inline W4A8Args w4a8_args(const QuantizedActivations& x, const PackedW4& w, MatrixView<float> y, KernelPath path,
+                          const float* bias, KernelScratch& scratch) {
+  W4A8Args a;
   // Float group sums of the dequantized activations (the offset term), shared by every row.
   float* xsum = scratch.group_sums.get(x.rows * w.geo.groups);
-  detail::activation_group_sums(x, w.geo.group, w.geo.groups, xsum, o.path);
-  detail::W4A8Args a;
+  activation_group_sums(x, w.geo.group, w.geo.groups, xsum, path);
   a.packed = w.data.data();
   a.geo = w.geo;
   a.scale_type = w.scale_type;
@@ -139,10 +119,10 @@ inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixVi
   a.xsum = xsum;
   a.y = y.data;
   a.ldy = y.ld;
-  a.bias = o.bias;
+  a.bias = bias;
   // Symmetric weights x per-token activations: exact integer group sums for the folded zero point (the avx512vnni
   // path; the others subtract z·xsum in float).
-  if (!w.geo.has_offsets && x.blocks == 1 && o.path == KernelPath::avx512_vnni) {
+  if (!w.geo.has_offsets && x.blocks == 1 && path == KernelPath::avx512_vnni) {
     std::int32_t* xqsum = scratch.group_qsums.get(x.rows * w.geo.groups);
     for (std::size_t m = 0; m < x.rows; ++m) {
       const std::int8_t* q = x.values.data() + m * x.padded;
@@ -154,14 +134,21 @@ inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixVi
     }
     a.xqsum = xqsum;
   }
-  // One pointer captured: the std::function the hook receives stores it without allocating.
-  const detail::W4A8Args* args = &a;
-  const KernelPath path = o.path;
-  auto body = [args, path](std::size_t t0, std::size_t t1) { detail::w4a8_dispatch(path, *args, t0, t1); };
-  if (o.parallel && *o.parallel && w.tiles > 1)
-    (*o.parallel)(w.tiles, body);
-  else
-    body(0, w.tiles);
+  return a;
+}
+}  // namespace detail
+
+/// Y (M x N, row stride y.ld) = X_q (M x K) · W^T (+ bias). x must be padded to w.padded.
+/// Integer parts equal reference_matmul exactly on every path; the float epilogue may differ in rounding.
+inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixView<float> y, const W4A8Options& o = {}) {
+  constexpr const char* fn = "w4a8_gemm";
+  detail::check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
+  detail::check_kernel_activation_blocks(x, fn);
+  detail::check_path(o.path, fn);
+  Workspace temporary;
+  detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
+  const detail::W4A8Args a = detail::w4a8_args(x, w, y, o.path, o.bias, scratch);
+  detail::run_w4a8(a, w.tiles, o.path, o.parallel);
 }
 
 /// quantize_activations (activation.hpp) on a kernel path: the same codes and scales bit for bit, vectorized.

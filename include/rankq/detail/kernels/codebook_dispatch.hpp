@@ -1,42 +1,29 @@
-// rankq/detail/kernels/codebook_dispatch.hpp — includes every compiled codebook path and maps a KernelPath to it.
+// rankq/detail/kernels/codebook_dispatch.hpp — every compiled codebook path: the one driver (codebook_driver.inl)
+// compiled per instruction set, and the map from a run-time KernelPath to it.
 #pragma once
 
 #include "rankq/detail/abi.hpp"
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 
 #include "rankq/detail/platform.hpp"
-#include "rankq/error.hpp"
 #include "rankq/kernel_path.hpp"
-#include "rankq/detail/kernels/path_dispatch.hpp"
 #include "rankq/detail/kernels/codebook_layout.hpp"
-#include "rankq/detail/kernels/codebook_scalar.hpp"
-#if RANKQ_NEON_PATHS
-#include "rankq/detail/kernels/codebook_neon.hpp"
-#endif
-#if RANKQ_X86_PATHS
-#include "rankq/detail/kernels/codebook_avx2.hpp"
-#include "rankq/detail/kernels/codebook_avx512.hpp"
-#include "rankq/detail/kernels/codebook_avx_vnni.hpp"
-#endif
+#include "rankq/detail/kernels/path_dispatch.hpp"
+#include "rankq/detail/kernels/stream_prefetch.hpp"
+
+#define RANKQ_DRIVER_FILE "rankq/detail/kernels/codebook_driver.inl"
+#include "rankq/detail/kernels/foreach_isa.inl"
 
 RANKQ_NAMESPACE_BEGIN namespace detail {
 
-/// Does `p` have a codebook kernel in this build (a subset of path_compiled)?
-constexpr bool codebook_path_available(KernelPath p) {
-  switch (p) {
-    case KernelPath::scalar: return true;
-    case KernelPath::avx2:
-    case KernelPath::avx_vnni:
-    case KernelPath::avx512_vnni: return RANKQ_X86_PATHS != 0;
-    case KernelPath::neon: return RANKQ_NEON_PATHS != 0;
-    case KernelPath::neon_dotprod: return RANKQ_NEON_DOTPROD_PATH != 0;
-  }
-  return false;
-}
+/// Does `p` have a codebook kernel in this build? Every compiled path has one (the shared driver).
+constexpr bool codebook_path_available(KernelPath p) { return path_compiled(p); }
 
 inline void codebook_dispatch(KernelPath p, const CodebookArgs& a, std::size_t t0, std::size_t t1) {
-  dispatch_path(p, "codebook_gemm", "codebook", [&](auto path) { codebook_tiles<decltype(path)::value>(a, t0, t1); });
+  dispatch_isa(p, "codebook_gemm", "codebook", [&](auto isa) { run_codebook_tiles(isa, a, t0, t1); });
 }
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail

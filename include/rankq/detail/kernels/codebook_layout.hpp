@@ -96,7 +96,5 @@ inline void codebook_activation_terms(const QuantizedActivations& x, std::size_t
   codebook_activation_terms(x, group, groups, prefix.data(), xs.data());
 }
 
-template <KernelPath P>
-void codebook_tiles(const CodebookArgs& a, std::size_t tile_begin, std::size_t tile_end);
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail

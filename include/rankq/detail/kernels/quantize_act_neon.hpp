@@ -1,6 +1,6 @@
 // rankq/detail/kernels/quantize_act_neon.hpp — activation quantization (per token, per block, MXINT8) with AArch64
-// NEON, bit-identical to detail::quantize_act_block (FCVTNS rounds ties to even whatever FPCR says); and the int8
-// group sums of w4a8_gemm's offset term. Used by both NEON paths.
+// NEON (the primitives of activation_driver.inl), bit-identical to detail::quantize_act_block (FCVTNS rounds ties
+// to even whatever FPCR says); and the exact int8 segment sums. Used by both NEON paths.
 #pragma once
 
 #include "rankq/detail/abi.hpp"
@@ -101,64 +101,11 @@ RANKQ_ALWAYS_INLINE void quantize_pow2(const float* x, std::size_t n, float fact
   }
 }
 
-/// detail::quantize_act_block, vectorized (same scale, same codes, same errors).
-inline float quantize_block(const float* x, std::size_t n, const ActivationFormat& f, std::int8_t* q, const char* function,
-                            std::size_t row) {
-  bool finite = true;
-  const float amax = abs_max(x, n, finite);
-  if (!finite) return detail::quantize_act_block(x, n, f, q, function, row);  // throws the scalar's message
-  if (amax == 0.0f) {
-    std::memset(q, 0, n);
-    return 0.0f;
-  }
-  if (f.kind == ActivationQuant::mxint8) {
-    int e = 0;
-    const int step = mx_step_exponent(amax, MxFormat{8, f.block, f.semantics}, e);
-    if (step > 126 || step < -127) return detail::quantize_act_block(x, n, f, q, function, row);  // 2^-step not a float
-    quantize_pow2(x, n, std::ldexp(1.0f, -step), q);
-    return static_cast<float>(std::ldexp(1.0, step));
-  }
-  const float inv = 127.0f / amax;
-  if (std::isinf(inv)) {  // amax < 127 / FLT_MAX: every nonzero value saturates (x · inf), zeros stay 0
-    for (std::size_t i = 0; i < n; ++i) q[i] = static_cast<std::int8_t>(x[i] > 0.0f ? 127 : x[i] < 0.0f ? -127 : 0);
-    return amax / 127.0f;
-  }
-  quantize_scaled(x, n, inv, q);
-  return amax / 127.0f;
-}
-
-/// Quantizes every row of x into `out` (already shaped by prepare_quantized_activations).
-inline void quantize_activation_rows(MatrixView<const float> x, const ActivationFormat& f, QuantizedActivations& out,
-                                     const char* function) {
-  for (std::size_t m = 0; m < x.rows; ++m) {
-    std::int8_t* q = out.values.data() + m * out.padded;
-    for (std::size_t b = 0; b < out.blocks; ++b) {
-      const std::size_t k0 = b * out.block, k1 = std::min(x.cols, k0 + out.block);
-      out.scales[m * out.blocks + b] = k1 > k0 ? quantize_block(x.row(m) + k0, k1 - k0, f, q + k0, function, m) : 0.0f;
-    }
-    std::memset(q + x.cols, 0, out.padded - x.cols);
-  }
-}
-
-/// xsum[m·groups + g] = Σ_seg a_seg · Σ_{k in seg} q[m][k] over group g's segments, in the scalar's float order
-/// (exact integer sums, one fma per segment).
-inline void group_sums(const QuantizedActivations& x, std::size_t group, std::size_t groups, float* xsum) {
-  for (std::size_t m = 0; m < x.rows; ++m) {
-    const std::int8_t* q = x.row(m);
-    for (std::size_t g = 0; g < groups; ++g) {
-      float s = 0.0f;
-      const std::size_t g_end = (g + 1) * group;
-      for (std::size_t k = g * group; k < g_end;) {
-        const std::size_t b = k / x.block, seg_end = std::min(g_end, (b + 1) * x.block);
-        int32x4_t acc = vdupq_n_s32(0);
-        for (; k + 16 <= seg_end; k += 16) acc = vpadalq_s16(acc, vpaddlq_s8(vld1q_s8(q + k)));
-        std::int32_t c = vaddvq_s32(acc);
-        for (; k < seg_end; ++k) c += q[k];
-        s = std::fma(x.scale(m, b), static_cast<float>(c), s);
-      }
-      xsum[m * groups + g] = s;
-    }
-  }
+/// Σ q[0 .. len) exactly, len a multiple of 16.
+RANKQ_ALWAYS_INLINE std::int32_t segment_sum(const std::int8_t* q, std::size_t len) {
+  int32x4_t acc = vdupq_n_s32(0);
+  for (std::size_t k = 0; k < len; k += 16) acc = vpadalq_s16(acc, vpaddlq_s8(vld1q_s8(q + k)));
+  return vaddvq_s32(acc);
 }
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail::neon

@@ -36,4 +36,13 @@ RANKQ_ALWAYS_INLINE void prefetch_page_ahead(const void* p) {
 #endif
 }
 
+/// Hints the cache line at `p` into L1 (read). A hint only: never faults, changes no result.
+RANKQ_ALWAYS_INLINE void prefetch_line(const void* p) {
+#if RANKQ_GNU_COMPATIBLE
+  __builtin_prefetch(p, 0, 3);
+#else
+  (void)p;
+#endif
+}
+
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail

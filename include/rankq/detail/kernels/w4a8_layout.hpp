@@ -23,6 +23,23 @@ inline constexpr std::size_t kBlockK = 8;     ///< K values per code block
 static_assert(sizeof(PackedCodeBlock) == kTileRows * kBlockK / 2, "a code block is 16 rows x 8 K nibbles");
 static_assert(sizeof(PackedCodeBlock) == 64, "a code block is one cache line");
 
+/// ORs code t (0..15) of row `row` (in its tile) and group-relative column kk into a group's code blocks.
+inline void put_packed_code(std::uint8_t* group_codes, std::size_t row, std::size_t kk, unsigned t) {
+  std::uint8_t& byte = group_codes[(kk / kBlockK) * sizeof(PackedCodeBlock) + 4 * row + (kk % 4)];
+  byte = static_cast<std::uint8_t>(byte | ((kk % kBlockK) < 4 ? t : (t << 4)));
+}
+
+/// Calls f(n, g, group_data, row_in_tile) for every row n < rows and group g of a tiled layout (16-row tiles of
+/// `groups` groups, tile_stride / group_stride bytes apart): the one loop every packer (W4A8, codebook) shares.
+template <class F>
+inline void for_each_packed_group(std::uint8_t* data, std::size_t rows, std::size_t groups, std::size_t tile_stride,
+                                  std::size_t group_stride, F&& f) {
+  for (std::size_t n = 0; n < rows; ++n) {
+    std::uint8_t* tile = data + n / kTileRows * tile_stride;
+    for (std::size_t g = 0; g < groups; ++g) f(n, g, tile + g * group_stride, n % kTileRows);
+  }
+}
+
 /// Where things are inside a packed tile: [group 0: codes, scales, offsets?][group 1: ...] ...
 struct PackedW4Geometry {
   std::size_t group = 0;        ///< K per group (multiple of 16)

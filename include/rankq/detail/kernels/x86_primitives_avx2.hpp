@@ -83,6 +83,94 @@ RANKQ_AVX2_INLINE void store_rows(float* p, std::size_t rows, __m256 v0, __m256 
   std::memcpy(p, tmp, rows * sizeof(float));
 }
 
+
+/// Instruction-set traits of the avx2 path (contract: docs/kernels.md §2.1): a 16-row tile is two ymm of 8 rows.
+struct Isa {
+  static constexpr std::size_t kVecs = 2;
+  static constexpr std::size_t kTokenBlock = 4;  ///< tokens per micro-kernel call (4 x 16 rows of outputs)
+  static constexpr std::size_t kTileBlock = 1;
+  static constexpr std::size_t kMaxChunks = 2;  ///< int16 partials: <= 8 pair sums of |c·x| <= 3840 each
+  static constexpr bool kPageAhead = true;
+  static constexpr bool kPrefill = false;  ///< has a W4A8 prefill specialisation (run_w4a8_prefill)
+  /// Two partials (even / odd code block) for 1-2 tokens: more independent chains in flight.
+  template <std::size_t N>
+  static constexpr std::size_t chains() { return N <= 2 ? 2 : 1; }
+  using F = __m256;
+  using I = __m256i;
+  using Partial = __m256i;
+  using Codes = Nibbles;
+  using X = const std::int8_t*;
+
+  static RANKQ_AVX2_INLINE F fzero() { return _mm256_setzero_ps(); }
+  static RANKQ_AVX2_INLINE F set1(float v) { return _mm256_set1_ps(v); }
+  static RANKQ_AVX2_INLINE F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static RANKQ_AVX2_INLINE F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static RANKQ_AVX2_INLINE F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static RANKQ_AVX2_INLINE F fnma(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+  static RANKQ_AVX2_INLINE F cvt(I v) { return _mm256_cvtepi32_ps(v); }
+  static RANKQ_AVX2_INLINE I izero() { return _mm256_setzero_si256(); }
+  static RANKQ_AVX2_INLINE I iadd(I a, I b) { return _mm256_add_epi32(a, b); }
+  static RANKQ_AVX2_INLINE I iset1(std::int32_t v) { return _mm256_set1_epi32(v); }
+  static RANKQ_AVX2_INLINE Partial pzero() { return _mm256_setzero_si256(); }
+  static RANKQ_AVX2_INLINE Codes unpack(const std::uint8_t* block, std::size_t v) { return unpack_code_half(block + 32 * v); }
+  static RANKQ_AVX2_INLINE X load_x(const std::int8_t* x) { return x; }
+  /// p[J mod C] += pair sums of the block's codes with x[8J .. 8J+7] (vpmaddubsw, int16).
+  template <std::size_t NT, std::size_t J, std::size_t C>
+  static RANKQ_AVX2_INLINE void dot(Partial (&p)[C], const Codes& c, X x) {
+    p[J % C] = DotMaddubs::add(p[J % C], c, x + 8 * J);
+  }
+  template <std::size_t C>
+  static RANKQ_AVX2_INLINE I finish(I acc, const Partial (&p)[C]) {
+    for (std::size_t i = 0; i < C; ++i) acc = DotMaddubs::finish(acc, p[i]);
+    return acc;
+  }
+  // Low-rank factors (lowrank_driver.inl): levels l = u ^ 0x80, then vpmaddubsw(|x|, sign(l, x)) (|x| <= 128 as u8,
+  // |l| <= 127 so sign() never wraps, pair sums <= 32512: no saturation), widened by vpmaddwd each step.
+  static constexpr std::size_t kLowRankTokens = 4;
+  using LrCodes = __m256i;
+  static RANKQ_AVX2_INLINE LrCodes lr_load(const std::uint8_t* quad, std::size_t v) {
+    return _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(quad + 32 * v)), _mm256_set1_epi8(-128));
+  }
+  template <std::size_t Q>
+  static RANKQ_AVX2_INLINE I lr_dot(I acc, LrCodes l, X x) {
+    const __m256i xb = broadcast4(x + 4 * Q);
+    const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(xb), _mm256_sign_epi8(l, xb));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+  }
+  static RANKQ_AVX2_INLINE I lr_finish(I acc, std::int32_t) { return acc; }
+  // Codebooks (codebook_driver.inl): nibble -> int8 level with vpshufb, then the sign trick vpmaddubsw(|x|,
+  // sign(level, x)): |x0·l0 + x1·l1| <= 2·128·127 = 32512 (no saturation), widened at once by vpmaddwd.
+  static constexpr std::size_t kCodebookTokens = 4;
+  template <std::size_t MR>
+  static constexpr unsigned cb_rank_block() { return MR == 1 ? 2 : 1; }
+  template <std::size_t N>
+  static constexpr std::size_t cb_chains() { return 1; }  // vpaddd has latency 1
+  using CbLut = __m256i;  ///< the rank's 16 signed levels in both 128-bit lanes
+  struct CbLevels {
+    __m256i lo, hi;
+  };
+  static RANKQ_AVX2_INLINE CbLut cb_lut(const std::int8_t* levels16) {
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(levels16)));
+  }
+  static RANKQ_AVX2_INLINE CbLevels cb_lookup(CbLut lut, const Codes& c) {
+    return {_mm256_shuffle_epi8(lut, c.lo), _mm256_shuffle_epi8(lut, c.hi)};
+  }
+  template <std::size_t J, std::size_t C>
+  static RANKQ_AVX2_INLINE void cb_dot(I (&acc)[C], const CbLevels& w, X x) {
+    const __m256i ones = _mm256_set1_epi16(1), x0 = broadcast4(x + 8 * J), x1 = broadcast4(x + 8 * J + 4);
+    const __m256i p0 = _mm256_maddubs_epi16(_mm256_abs_epi8(x0), _mm256_sign_epi8(w.lo, x0));
+    const __m256i p1 = _mm256_maddubs_epi16(_mm256_abs_epi8(x1), _mm256_sign_epi8(w.hi, x1));
+    acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(p0, ones));
+    acc[C - 1] = _mm256_add_epi32(acc[C - 1], _mm256_madd_epi16(p1, ones));
+  }
+  static RANKQ_AVX2_INLINE I cb_finish(I acc, std::int32_t) { return acc; }
+  static RANKQ_AVX2_INLINE F load_row_values(const std::uint8_t* p, std::size_t v, ScaleType t) {
+    return avx2::load_row_values(p, v, t);
+  }
+  static RANKQ_AVX2_INLINE void load_rows(const float* p, std::size_t rows, F (&v)[2]) { avx2::load_rows(p, rows, v); }
+  static RANKQ_AVX2_INLINE void store_rows(float* p, std::size_t rows, const F (&v)[2]) { avx2::store_rows(p, rows, v[0], v[1]); }
+};
+
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail::avx2
 RANKQ_X86_CODE_END
 #endif

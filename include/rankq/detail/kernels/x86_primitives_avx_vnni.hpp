@@ -43,6 +43,44 @@ struct DotVnni {
   static RANKQ_AVXVNNI_INLINE __m256i finish(__m256i acc, Partial p) { return _mm256_add_epi32(acc, p); }
 };
 
+
+/// Instruction-set traits of the avx_vnni path: the avx2 ones with vpdpbusd straight into int32.
+struct Isa : avx2::Isa {
+  static constexpr std::size_t kMaxChunks = std::size_t(1) << 40;
+  template <std::size_t NT, std::size_t J, std::size_t C>
+  static RANKQ_AVXVNNI_INLINE void dot(Partial (&p)[C], const Codes& c, X x) {
+    p[J % C] = DotVnni::add(p[J % C], c, x + 8 * J);
+  }
+  // Low-rank factors: VEX vpdpbusd on the offset-binary codes u (u8) and x (s8), then D = Σu·x − 128·Σx.
+  static RANKQ_AVXVNNI_INLINE LrCodes lr_load(const std::uint8_t* quad, std::size_t v) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(quad + 32 * v));
+  }
+  template <std::size_t Q>
+  static RANKQ_AVXVNNI_INLINE I lr_dot(I acc, LrCodes u, X x) { return dpbusd(acc, u, broadcast4(x + 4 * Q)); }
+  static RANKQ_AVXVNNI_INLINE I lr_finish(I acc, std::int32_t x_sum) { return _mm256_sub_epi32(acc, _mm256_set1_epi32(128 * x_sum)); }
+  // Codebooks: vpshufb lookup of the biased table Vq + 128 (u8), vpdpbusd, then − 128·Σx per segment: exact
+  // modulo 2^32, hence exact.
+  template <std::size_t N>  // (token, rank) pairs: split lo/hi chains while there are few of them
+  static constexpr std::size_t cb_chains() { return N <= 2 ? 2 : 1; }
+  static RANKQ_AVXVNNI_INLINE CbLut cb_lut(const std::int8_t* levels16) {
+    const __m128i t = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(levels16)), _mm_set1_epi8(-128));
+    return _mm256_broadcastsi128_si256(t);
+  }
+  template <std::size_t J, std::size_t C>
+  static RANKQ_AVXVNNI_INLINE void cb_dot(I (&acc)[C], const CbLevels& w, X x) {
+    acc[0] = dpbusd(acc[0], w.lo, broadcast4(x + 8 * J));
+    acc[C - 1] = dpbusd(acc[C - 1], w.hi, broadcast4(x + 8 * J + 4));
+  }
+  static RANKQ_AVXVNNI_INLINE I cb_finish(I acc, std::int32_t segment_sum) {
+    return _mm256_sub_epi32(acc, _mm256_set1_epi32(static_cast<std::int32_t>(static_cast<std::uint32_t>(segment_sum) << 7)));
+  }
+  template <std::size_t C>
+  static RANKQ_AVXVNNI_INLINE I finish(I acc, const Partial (&p)[C]) {
+    for (std::size_t i = 0; i < C; ++i) acc = _mm256_add_epi32(acc, p[i]);
+    return acc;
+  }
+};
+
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail::avx_vnni
 RANKQ_X86_CODE_END
 #endif
