@@ -36,10 +36,12 @@ struct GptqFactor {
 
 inline constexpr unsigned kGptqMaxClipSteps = 1000;  ///< more candidates than this only cost time
 
-/// Per original column: the cost 1/U_pp² of a unit error at its processing position p (docs/gptq.md §3.8).
+/// Per original column: the cost 1/U_pp² of a unit error at its processing position p (docs/gptq.md §3.8); 0 for a
+/// dead channel (its true H is zero: its error never reaches the output).
 inline std::vector<float> gptq_column_costs(const GptqFactor& f) {
-  std::vector<float> cost(f.K);
+  std::vector<float> cost(f.K, 0.0f);
   for (std::size_t c = 0; c < f.K; ++c) {
+    if (f.dead[c]) continue;
     const double u = f.U(static_cast<Eigen::Index>(f.position[c]), static_cast<Eigen::Index>(f.position[c]));
     cost[c] = static_cast<float>(1.0 / (u * u));
   }
