@@ -88,6 +88,8 @@ TEST_F(CliTools, NumbersAreParsedStrictly) {
   expect_refused(quantize(model_args() + " --method rtn --group 48"), {"--group", "rtn groups are 16, 32, 64, 128"});
   expect_refused(quantize(model_args() + " --method lcq --rank 9"), {"--rank", "lcq ranks are 1..8"});
   expect_refused(quantize(model_args() + " --method mxint --bits 4 --bits 3"), {"--bits: is given twice"});
+  expect_refused(quantize(model_args() + " --method gptq --gptq-clip 1001"), {"--gptq-clip: '1001' is out of range"});
+  expect_refused(quantize(model_args() + " --method gptq --gptq-clip 0.5"), {"--gptq-clip: '0.5'"});
   expect_refused(llama(model + " --tokenizer " + tok + " perplexity --text " + text + " --threads -1"), {"--threads: '-1'"});
   expect_refused(llama(model + " --tokenizer " + tok + " perplexity --text " + text + " --threads 100000"), {"--threads: '100000'"});
   expect_refused(llama(model + " --tokenizer " + tok + " generate --steps 18446744073709551617"), {"--steps", "out of range"});
@@ -101,6 +103,9 @@ TEST_F(CliTools, OptionsThatWouldBeIgnoredAreRefused) {
   expect_refused(quantize(model_args() + " --method lqer --calib-range 0:4"), {"--calib-range: is not used by any method"});
   expect_refused(quantize(model_args() + " --method rtn --lcq-bits 3"), {"--lcq-bits: is not used by any method"});
   expect_refused(quantize(model_args() + " --method fp32 --bits 4"), {"--bits: is not used by any method"});
+  expect_refused(quantize(model_args() + " --method mxint --gptq --gptq-clip 5"), {"--gptq-clip: is not used by any method"});
+  expect_refused(quantize(model_args() + " --method rtn --gptq-clip 5"), {"--gptq-clip: is not used by any method"});
+  expect_refused(quantize("--gptq-clip 5"), {"--gptq-clip: needs --model"});
   expect_refused(quantize(model_args() + " --shape 8x8"), {"--shape: is for the synthetic layer"});
   expect_refused(quantize(model_args() + " --method rtn,mxint --out " + (dir / "o.safetensors").string()),
                  {"--out: needs exactly one quantized method"});

@@ -153,6 +153,101 @@ TEST(Gptq, DiagonalHessianIsRtnExactly) {
   }
 }
 
+/// Σ_k d_k (w_k − ŵ_k)² over columns [c0, c0 + len) of row n, ŵ from the group parameters (s, z) by uniform's rounding.
+double weighted_group_error(const std::vector<float>& w, std::size_t K, std::size_t n, std::size_t c0, std::size_t len,
+                            const std::vector<double>& d, const UniformFormat& f, float s, float z) {
+  const double tmax = double((1u << f.bits) - 1u), half = double(1u << (f.bits - 1));
+  double e = 0;
+  for (std::size_t k = c0; k < c0 + len; ++k) {
+    const double x = w[n * K + k];
+    double t = s == 0.0f ? (f.symmetry == Symmetry::symmetric ? half : 0.0)
+                         : std::nearbyint(f.symmetry == Symmetry::symmetric ? x / s + half : (x + z) / s);
+    t = std::min(std::max(t, 0.0), tmax);
+    const double v = f.symmetry == Symmetry::symmetric ? double(s) * (t - half) : double(s) * t - z;
+    e += d[k] * (x - v) * (x - v);
+  }
+  return e;
+}
+
+TEST(Gptq, ClipSearchWithDiagonalHessianFindsTheBestShrinkFactor) {
+  // A diagonal H has no feedback: every group is quantized at its original values with the parameters the search
+  // chose, and its cost per column is 1/U_kk² = diag(H_d). The chosen parameters must reach the least weighted error
+  // over the brute-forced candidates (RTN's parameters of the range shrunk by p_i, rounded to the scale type), and
+  // codes must be the rounding of the weights with those parameters.
+  const std::size_t N = 6, K = 160, dead = 37;
+  const auto w = test::heavy_tailed(N * K, 77);
+  GptqHessian h = diagonal_hessian(K, 78);
+  h.values[dead * (K + 1)] = 0.0;  // a dead channel: its column is zeroed and its error costs nothing
+  GptqOptions o;
+  o.clip_steps = 16;
+  o.clip_min = 0.4;
+  o.act_order = true;
+  rankq::GptqReport report;
+  double mean_diag = 0;  // after the dead-channel fix (diag 0 -> 1), as the damping is computed
+  for (std::size_t k = 0; k < K; ++k) mean_diag += (k == dead ? 1.0 : h.values[k * (K + 1)]) / double(K);
+  std::vector<double> d(K);
+  for (std::size_t k = 0; k < K; ++k) d[k] = k == dead ? 0.0 : h.values[k * (K + 1)] + o.damp * mean_diag;
+  std::vector<float> wz = w;  // what the pass quantizes: the dead column zeroed
+  for (std::size_t n = 0; n < N; ++n) wz[n * K + dead] = 0.0f;
+  for (const UniformFormat& f : kUniformFormats) {
+    SCOPED_TRACE(rankq::to_string(f));
+    const rankq::UniformWeights q = rankq::gptq_quantize_uniform(view(w, N, K), h, f, o, &report);
+    const rankq::UniformWeights rtn = rankq::quantize_uniform(view(wz, N, K), f);
+    const UniformFormat whole{f.bits, rankq::kWholeRow, f.symmetry, f.scale_type};
+    bool some_group_clipped = false;
+    for (std::size_t n = 0; n < N; ++n)
+      for (std::size_t g = 0; g < q.groups; ++g) {
+        const std::size_t c0 = g * q.group, len = std::min(K, c0 + q.group) - c0;
+        float lo = wz[n * K + c0], hi = lo;
+        for (std::size_t k = c0; k < c0 + len; ++k) lo = std::min(lo, wz[n * K + k]), hi = std::max(hi, wz[n * K + k]);
+        double best = std::numeric_limits<double>::infinity();
+        for (unsigned i = 0; i <= o.clip_steps; ++i) {
+          const double p = 1.0 - (1.0 - o.clip_min) * i / o.clip_steps;
+          const std::vector<float> range{float(p * lo), float(p * hi)};
+          const rankq::UniformWeights c = rankq::quantize_uniform(view(range, 1, 2), whole);
+          const float cz = f.symmetry == Symmetry::asymmetric ? c.offsets[0] : 0.0f;
+          best = std::min(best, weighted_group_error(wz, K, n, c0, len, d, f, c.scales[0], cz));
+        }
+        const float s = q.scales[n * q.groups + g], z = f.symmetry == Symmetry::asymmetric ? q.offsets[n * q.groups + g] : 0.0f;
+        const float rz = f.symmetry == Symmetry::asymmetric ? rtn.offsets[n * q.groups + g] : 0.0f;
+        const double chosen = weighted_group_error(wz, K, n, c0, len, d, f, s, z);
+        EXPECT_LE(chosen, best * (1 + 1e-5) + 1e-30) << "row " << n << " group " << g;
+        EXPECT_LE(chosen, weighted_group_error(wz, K, n, c0, len, d, f, rtn.scales[n * q.groups + g], rz) * (1 + 1e-6));
+        EXPECT_EQ(s, rankq::detail::to_storage(s, f.scale_type));  // scales stay representable in the scale type
+        some_group_clipped |= s != rtn.scales[n * q.groups + g];
+        for (std::size_t k = c0; k < c0 + len; ++k)  // codes are the plain rounding with the chosen parameters
+          ASSERT_EQ(q.code(n, k), rankq::detail::uniform_code(wz[n * K + k], s, z, f)) << "row " << n << " column " << k;
+      }
+    if (f.bits <= 4) {
+      EXPECT_TRUE(some_group_clipped);  // heavy-tailed weights: clipping pays somewhere at <= 4 bits
+    }
+    EXPECT_EQ(report.dead_channels, 1u);
+  }
+}
+
+TEST(Gptq, ClipSearchLowersTheObjectiveAtThreeAndTwoBits) {
+  const std::size_t N = 32, K = 128, tokens = 1024;
+  for (std::uint64_t seed : {5u, 6u}) {
+    const auto w = test::heavy_tailed(N * K, 200 + seed);
+    const GptqHessian h = hessian_of(correlated_inputs(tokens, K, seed), tokens, K);
+    for (const UniformFormat& f : {UniformFormat{3, 32, Symmetry::asymmetric, rankq::ScaleType::f16},
+                                   UniformFormat{2, 32, Symmetry::asymmetric, rankq::ScaleType::f16},
+                                   UniformFormat{3, 64, Symmetry::symmetric, rankq::ScaleType::f32}})
+      for (bool act_order : {false, true}) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " " + rankq::to_string(f) + (act_order ? " act-order" : ""));
+        GptqOptions o;
+        o.act_order = act_order;
+        const double minmax = objective(w, N, K, rankq::dequantize(rankq::gptq_quantize_uniform(view(w, N, K), h, f, o)), h);
+        o.clip_steps = 20;
+        const double clipped = objective(w, N, K, rankq::dequantize(rankq::gptq_quantize_uniform(view(w, N, K), h, f, o)), h);
+        EXPECT_LT(clipped, minmax);
+        o.clip_steps = 0;
+        o.clip_min = 0.2;  // clip_min alone changes nothing
+        EXPECT_EQ(objective(w, N, K, rankq::dequantize(rankq::gptq_quantize_uniform(view(w, N, K), h, f, o)), h), minmax);
+      }
+  }
+}
+
 /// GPTQ written the textbook way (Frantar et al. 2022, Alg. 1 without lazy blocks or Cholesky), in double: the
 /// explicit inverse of the dampened H, the OBS update of the remaining columns, and H⁻¹ reduced by eliminating
 /// the processed column. Group parameters come from the group's current values when its first column comes up.
@@ -486,6 +581,15 @@ TEST(GptqErrors, BadInputsGiveClearErrors) {
   bad = GptqOptions{};
   bad.block = 0;
   test::expect_invalid([&] { rankq::gptq_quantize_uniform(view(w, N, K), good, f, bad); }, "options.block");
+  for (double clip_min : {0.0, -0.5, 1.5, std::numeric_limits<double>::quiet_NaN()}) {
+    bad = GptqOptions{};
+    bad.clip_steps = 10;
+    bad.clip_min = clip_min;
+    test::expect_invalid([&] { rankq::gptq_quantize_uniform(view(w, N, K), good, f, bad); }, "options.clip_min");
+  }
+  bad = GptqOptions{};
+  bad.clip_steps = 1001;
+  test::expect_invalid([&] { rankq::gptq_quantize_uniform(view(w, N, K), good, f, bad); }, "options.clip_steps");
   test::expect_invalid([&] { rankq::gptq_quantize_uniform(view(w, N, K), good, UniformFormat{5, 32}); }, "format.bits");
   auto wnan = w;
   wnan[3] = std::numeric_limits<float>::infinity();

@@ -145,6 +145,17 @@ TEST(RankqQuantizeLayers, GptqLinearsHoldTheLibrarysGptqWeights) {
   EXPECT_EQ(std::vector<std::uint8_t>(qa.codes.begin(), qa.codes.end()),
             std::vector<std::uint8_t>(expect_uniform.codes.begin(), expect_uniform.codes.end()));
   EXPECT_EQ(describe(rtn), "GPTQ W3A8 g32");
+  EXPECT_EQ(o.clip_steps, 20u);  // the CLI's default: clipping search on (docs/gptq.md §3.8)
+  MethodSpec minmax = rtn;
+  minmax.gptq.clip_steps = 0;
+  EXPECT_EQ(describe(minmax), "GPTQ W3A8 g32 minmax");
+  const auto m0 = make_gptq_linear(minmax, "w", w, &stats, 1);
+  GptqOptions o0 = o;
+  o0.clip_steps = 0;
+  const auto expect_minmax = gptq_quantize_uniform(W, h, UniformFormat{3, 32, Symmetry::asymmetric, ScaleType::f16}, o0);
+  const auto as_vector = [](const auto& buffer) { return std::vector<float>(buffer.begin(), buffer.end()); };
+  EXPECT_EQ(as_vector(dynamic_cast<const QuantizedLinear&>(*m0).weights().scales), as_vector(expect_minmax.scales));
+  EXPECT_NE(as_vector(expect_minmax.scales), as_vector(expect_uniform.scales));  // the search changed some group's range
   MethodSpec l2{"l2qer", 4, 8, 16};
   l2.gptq = g;
   const auto b = make_gptq_linear(l2, "w", w, &stats, 1);
@@ -167,6 +178,9 @@ TEST(RankqQuantizeLayers, GptqLinearsHoldTheLibrarysGptqWeights) {
   EXPECT_THROW(make_gptq_linear(rtn, "w", w, &no_gram, 1), rankq::invalid_argument);
   MethodSpec bad = rtn;
   bad.gptq.damp = -1;
+  EXPECT_THROW(check_gptq_choice(bad), rankq::invalid_argument);
+  bad = rtn;
+  bad.gptq.clip_steps = 1001;
   EXPECT_THROW(check_gptq_choice(bad), rankq::invalid_argument);
   bad = lcq;
   bad.double_quantize = true;

@@ -24,6 +24,7 @@ inline GptqOptions gptq_options(const GptqChoice& c, ParallelFor parallel_for) {
   o.damp = c.damp;
   o.act_order = c.act_order;
   o.block = c.block;
+  o.clip_steps = c.clip_steps;
   o.parallel_for = std::move(parallel_for);
   return o;
 }
@@ -34,6 +35,8 @@ inline void check_gptq_choice(const MethodSpec& m) {
   if (!(m.gptq.damp >= 0.0) || !std::isfinite(m.gptq.damp))
     throw rankq::invalid_argument("rankq-quantize: --damp must be finite and >= 0, got " + std::to_string(m.gptq.damp));
   if (m.gptq.block == 0) throw rankq::invalid_argument("rankq-quantize: --gptq-block must be >= 1");
+  if (m.gptq.clip_steps > detail::kGptqMaxClipSteps)
+    throw rankq::invalid_argument("rankq-quantize: --gptq-clip must be <= " + std::to_string(detail::kGptqMaxClipSteps));
   if (m.method == "lcq" && m.double_quantize)
     throw rankq::invalid_argument("rankq-quantize: --lcq-double-quant cannot be combined with --gptq (docs/gptq.md §4.3)");
 }

@@ -38,7 +38,7 @@ struct Args {
   std::vector<std::size_t> lcq_ranks;  ///< empty = --rank, or 2
   bool lcq_double_quant = false;       ///< lcq: 8-bit S and B (double quantization)
   std::size_t group = 32;
-  rankq::example::GptqChoice gptq;  ///< --gptq (modifier) / --damp / --act-order / --gptq-block
+  rankq::example::GptqChoice gptq;  ///< --gptq (modifier) / --damp / --act-order / --gptq-block / --gptq-clip
   std::set<std::string> given;      ///< the options on the command line (each at most once)
 };
 
@@ -81,6 +81,8 @@ void usage() {
       "  --damp X               dampening lambda: H + lambda mean(diag H) I (default 0.01)\n"
       "  --act-order            process columns by decreasing diag(H) (groups stay on the stored layout)\n"
       "  --gptq-block B         lazy-batch width in columns, 1 to 65536 (default 128)\n"
+      "  --gptq-clip N          GPTQ onto rtn's grid: each group's range is shrunk by the best of N factors in\n"
+      "                         [0.5, 1) or kept (least H-weighted rounding error); 0 = min/max; 0 to 1000 (default 20)\n"
       "  --out FILE             write the quantized model (one quantized method) as a safetensors file\n"
       "Both modes:\n"
       "  --json FILE            also write the table as JSON\n"
@@ -100,6 +102,8 @@ bool parse_gptq_option(const std::string& arg, Value&& value, rankq::example::Gp
     g.act_order = true;
   } else if (arg == "--gptq-block") {
     g.block = static_cast<std::size_t>(rankq::cli::parse_integer(value(), arg, 1, 1u << 16));
+  } else if (arg == "--gptq-clip") {
+    g.clip_steps = static_cast<unsigned>(rankq::cli::parse_integer(value(), arg, 0, rankq::detail::kGptqMaxClipSteps));
   } else if (arg == "--damp") {
     const std::string v = value();
     std::size_t pos = 0;
@@ -175,7 +179,7 @@ Args parse(int argc, char** argv) {
     } else if (arg == "--threads") {
       a.run.threads = rankq::cli::parse_threads(value(), arg);
     } else if (parse_gptq_option(arg, value, a.gptq)) {
-      // --gptq, --damp, --act-order, --gptq-block
+      // --gptq, --damp, --act-order, --gptq-block, --gptq-clip
     } else {
       throw rankq::invalid_argument("unknown option '" + arg + "' (see --help)");
     }
@@ -187,7 +191,7 @@ Args parse(int argc, char** argv) {
 void validate_synthetic(const Args& a) {
   for (const char* opt : {"--tokenizer", "--calib", "--eval", "--calib-range", "--eval-range", "--method", "--bits", "--rank",
                           "--lcq-bits", "--lcq-rank", "--lcq-double-quant", "--group", "--threads", "--out", "--gptq",
-                          "--damp", "--act-order", "--gptq-block"})
+                          "--damp", "--act-order", "--gptq-block", "--gptq-clip"})
     if (a.given.count(opt))
       rankq::cli::option_error(opt, "needs --model (without --model, the synthetic layer is quantized with every format)");
   if (!a.json_path.empty()) rankq::io::check_output_path("--json", a.json_path);
@@ -205,6 +209,7 @@ void apply_gptq(std::vector<MethodSpec>& specs, const Args& args, std::set<std::
     }
     if (m.gptq.enabled) {
       used.insert({"--gptq", "--damp", "--act-order", "--gptq-block"});
+      if (m.method == "rtn") used.insert("--gptq-clip");  // the clipping search is for uniform grids only
       if (m.method == "lcq" && m.double_quantize)
         rankq::cli::option_error("--lcq-double-quant", "cannot be combined with GPTQ (docs/gptq.md §4.3)");
       rankq::example::check_gptq_choice(m);
@@ -263,7 +268,7 @@ std::vector<MethodSpec> build_method_specs(const Args& args) {
   const bool calibrated = std::any_of(specs.begin(), specs.end(), rankq::example::needs_calibration);
   if (calibrated) used.insert({"--calib", "--calib-range"});
   for (const char* opt : {"--bits", "--rank", "--lcq-bits", "--lcq-rank", "--lcq-double-quant", "--group", "--calib", "--calib-range",
-                          "--gptq", "--damp", "--act-order", "--gptq-block"})
+                          "--gptq", "--damp", "--act-order", "--gptq-block", "--gptq-clip"})
     if (args.given.count(opt) && !used.count(opt))
       rankq::cli::option_error(opt, "is not used by any method of --method (it would be ignored)");
   std::size_t quantized = 0;

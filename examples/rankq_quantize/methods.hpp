@@ -105,6 +105,7 @@ struct GptqChoice {
   double damp = 0.01;        ///< --damp
   bool act_order = false;    ///< --act-order
   std::size_t block = 128;   ///< --gptq-block
+  unsigned clip_steps = 20;  ///< --gptq-clip: clipping search of uniform group ranges (0 = min/max), docs/gptq.md §3.8
 };
 
 /// What the CLI was asked to do for every projection.
@@ -126,6 +127,7 @@ inline std::string describe(const MethodSpec& m) {
   if (m.rank) s += " k=" + std::to_string(m.rank);
   if (m.method == "rtn" || m.method == "lcq") s += " g" + (m.group ? std::to_string(m.group) : std::string("row"));
   if (m.method == "lcq" && m.double_quantize) s += " dq8";
+  if (m.method == "rtn" && m.gptq.enabled && m.gptq.clip_steps == 0) s += " minmax";
   return s;
 }
 

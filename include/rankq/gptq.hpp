@@ -91,7 +91,8 @@ inline void fill_report(GptqReport* report, const GptqFactor& f, double objectiv
 inline UniformWeights gptq_uniform(MatrixView<const float> W, const GptqFactor& f, const UniformFormat& format,
                                    const GptqOptions& o, GptqReport* report, const char* fn) {
   UniformWeights q = make_uniform_weights(format, W.rows, W.cols);
-  GptqUniformGrid grid{q, fn};
+  const std::vector<float> cost = o.clip_steps > 0 ? gptq_column_costs(f) : std::vector<float>{};
+  GptqUniformGrid grid{q, fn, o.clip_steps, o.clip_min, cost.data()};
   if (o.static_groups) gptq_static_groups(W, f, grid, q.group);
   fill_report(report, f, gptq_pass(W, f, grid, q.group, o.static_groups, o, nullptr));
   return q;
@@ -117,8 +118,9 @@ inline MxTensor gptq_mxint(MatrixView<const float> W, const GptqFactor& f, const
 
 /// GPTQ onto a uniform grid (any bits, group size and symmetry of UniformFormat). Group scale/offset are chosen
 /// when the group's first column is processed, from the group's current (error-fed) values, by RTN's rule —
-/// or from the original weights with options.static_groups. With a diagonal H the result equals
-/// quantize_uniform(W, format) exactly. Throws rankq::invalid_argument for bad options/format, NaN/Inf weights,
+/// or from the original weights with options.static_groups; with options.clip_steps > 0 the group's range is
+/// shrunk to the factor with the least H-weighted rounding error (docs/gptq.md §3.8). With a diagonal H and
+/// clip_steps = 0 the result equals quantize_uniform(W, format) exactly. Throws rankq::invalid_argument for bad options/format, NaN/Inf weights,
 /// a hessian of the wrong shape or with non-finite entries, or one not positive definite after dampening.
 inline UniformWeights gptq_quantize_uniform(MatrixView<const float> W, const GptqHessian& h, const UniformFormat& format,
                                             const GptqOptions& options = {}, GptqReport* report = nullptr) {

@@ -34,10 +34,29 @@ struct GptqFactor {
   GptqRowMajorF U;                    ///< K x K upper triangular, in processing order: H_d⁻¹ = UᵀU
 };
 
+inline constexpr unsigned kGptqMaxClipSteps = 1000;  ///< more candidates than this only cost time
+
+/// Per original column: the cost 1/U_pp² of a unit error at its processing position p (docs/gptq.md §3.8); 0 for a
+/// dead channel (its true H is zero: its error never reaches the output).
+inline std::vector<float> gptq_column_costs(const GptqFactor& f) {
+  std::vector<float> cost(f.K, 0.0f);
+  for (std::size_t c = 0; c < f.K; ++c) {
+    if (f.dead[c]) continue;
+    const double u = f.U(static_cast<Eigen::Index>(f.position[c]), static_cast<Eigen::Index>(f.position[c]));
+    cost[c] = static_cast<float>(1.0 / (u * u));
+  }
+  return cost;
+}
+
 inline void check_gptq_options(const GptqOptions& o, const char* fn) {
   if (!std::isfinite(o.damp) || o.damp < 0.0)
     throw_argument(fn, "options.damp", "= " + std::to_string(o.damp) + ": must be finite and >= 0");
   if (o.block == 0) throw_argument(fn, "options.block", "is 0: must be >= 1 (GPTQ uses 128)");
+  if (!std::isfinite(o.clip_min) || !(o.clip_min > 0.0) || o.clip_min > 1.0)
+    throw_argument(fn, "options.clip_min", "= " + std::to_string(o.clip_min) + ": must be in (0, 1]");
+  if (o.clip_steps > kGptqMaxClipSteps)
+    throw_argument(fn, "options.clip_steps", "= " + std::to_string(o.clip_steps) + ": must be <= " +
+                                                 std::to_string(kGptqMaxClipSteps));
 }
 
 /// Checks H's shape against K (the weight's columns) and its entries (finite, diagonal >= 0, symmetric).

@@ -20,15 +20,61 @@
 
 RANKQ_NAMESPACE_BEGIN namespace detail {
 
-/// Uniform b-bit grid: group scale/offset from the group's current values (uniform_group_params), code by
-/// uniform_code, dequantized value s·t − z exactly as UniformWeights::value computes it.
+/// Dequantized value of code t with scale s and offset z, the same float expression as UniformWeights::value.
+inline float uniform_value(unsigned t, float s, float z, const UniformFormat& f) {
+  if (f.symmetry == Symmetry::symmetric) return s * static_cast<float>(static_cast<int>(t) - (1 << (f.bits - 1)));
+  return s * static_cast<float>(t) - z;
+}
+
+/// Σ_j cost[j]·(x_j − Q(x_j))² in double for the group parameters (s, z).
+inline double weighted_group_error(const float* x, const float* cost, std::size_t len, float s, float z,
+                                   const UniformFormat& f) {
+  double e = 0.0;
+  for (std::size_t j = 0; j < len; ++j) {
+    const double d = static_cast<double>(x[j]) - uniform_value(uniform_code(x[j], s, z, f), s, z, f);
+    e += static_cast<double>(cost[j]) * d * d;
+  }
+  return e;
+}
+
+/// The clipped group parameters of docs/gptq.md §3.8: candidates p_i = 1 − (1 − clip_min)·i/steps, i = 0..steps,
+/// each the parameters RTN's rule gives the shrunk range {p·lo, p·hi} (symmetric: p·max|x|), rounded to the scale
+/// type; keeps the first candidate with the least weighted error (i = 0 is RTN's min/max choice, so the result is
+/// never worse than it on this error). steps = 0: RTN's parameters.
+inline void clipped_group_params(const float* x, const float* cost, std::size_t len, const UniformFormat& f,
+                                 unsigned steps, double clip_min, float& s, float& z) {
+  uniform_group_params(x, len, f, s, z);
+  if (steps == 0 || s == 0.0f) return;
+  float lo = x[0], hi = x[0];
+  for (std::size_t j = 0; j < len; ++j) lo = std::min(lo, x[j]), hi = std::max(hi, x[j]);
+  double best = weighted_group_error(x, cost, len, s, z, f);
+  for (unsigned i = 1; i <= steps; ++i) {
+    const double p = 1.0 - (1.0 - clip_min) * static_cast<double>(i) / steps;
+    const float range[2] = {static_cast<float>(p * lo), static_cast<float>(p * hi)};
+    float cs = 0.0f, cz = 0.0f;
+    uniform_group_params(range, 2, f, cs, cz);
+    if (!(cs > 0.0f) || !std::isfinite(cs) || !std::isfinite(cz)) continue;
+    const double e = weighted_group_error(x, cost, len, cs, cz, f);
+    if (e < best) best = e, s = cs, z = cz;
+  }
+}
+
+/// Uniform b-bit grid: group scale/offset from the group's current values (uniform_group_params, or the clipped
+/// search of §3.8 when clip_steps > 0 with `cost` = 1/U_pp² per original column), code by uniform_code,
+/// dequantized value s·t − z exactly as UniformWeights::value computes it.
 struct GptqUniformGrid {
   UniformWeights& q;
   const char* fn;
+  unsigned clip_steps = 0;
+  double clip_min = 1.0;
+  const float* cost = nullptr;  ///< per original column (needed when clip_steps > 0)
 
   void start_group(std::size_t n, std::size_t g, const float* values, std::size_t len) {
     float s = 0.0f, z = 0.0f;
-    uniform_group_params(values, len, q.format, s, z);
+    if (clip_steps > 0)
+      clipped_group_params(values, cost + g * q.group, len, q.format, clip_steps, clip_min, s, z);
+    else
+      uniform_group_params(values, len, q.format, s, z);
     check_group_params(s, z, q.format, fn, n, g);
     q.scales[n * q.groups + g] = s;
     if (q.format.symmetry == Symmetry::asymmetric) q.offsets[n * q.groups + g] = z;

@@ -24,6 +24,9 @@ struct GptqOptions {
   std::size_t block = 128;     ///< lazy-batch width B: columns updated eagerly inside a block, by GEMM after it (>= 1)
   bool static_groups = false;  ///< uniform/MXINT: choose every group's scale from the original W before the pass
                                ///< instead of when the group starts (LCQ codebooks are always fixed during a pass)
+  unsigned clip_steps = 0;     ///< uniform grids: shrink factors tried per group besides min/max (0 = RTN's
+                               ///< min/max rule); the group keeps the one with the least H-weighted error (§3.8)
+  double clip_min = 0.5;       ///< smallest shrink factor tried, in (0, 1]: p = 1 − (1 − clip_min)·i/clip_steps
   unsigned lcq_refits = 1;     ///< gptq_fit_lcq: codebook refits alternating with GPTQ passes (0: one pass)
   ParallelFor parallel_for;    ///< thread hook (e.g. ThreadPool::hook()); empty = the calling thread only.
                                ///< Results do not depend on it.
