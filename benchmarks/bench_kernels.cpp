@@ -17,6 +17,7 @@
 #include "rankq/detail/x86_targets.hpp"
 
 #include "bench_common.hpp"
+#include "machine_limits.hpp"
 
 using namespace rankq;
 
@@ -194,6 +195,7 @@ void register_benchmarks(bool full) {
   for (KernelPath p : supported_paths())
     if (p != KernelPath::scalar) paths.push_back(p);
   const KernelPath best = best_supported_path();
+  register_machine_limits();
   for (std::size_t threads : {1, 2}) {
     add("memory_read/threads:" + std::to_string(threads), [=](auto& st) { bm_memory_read<false>(st, threads); });
     add("memory_read_page_ahead/threads:" + std::to_string(threads), [=](auto& st) { bm_memory_read<true>(st, threads); });
