@@ -152,6 +152,7 @@ class Linear {
   std::size_t out_features() const { return out_; }  ///< N
   KernelPath path() const { return opt_.path; }
   const ActivationFormat& activation_format() const { return opt_.activation; }
+  const std::vector<float>& bias() const { return opt_.bias; }  ///< empty or N values
   /// Bytes of packed data this layer uses (weights, factors, codebook tables, bias), owned or viewed.
   std::size_t size_bytes() const {
     return w4_.data.size() + lowrank_.size_bytes() + codebook_.size_bytes() + opt_.bias.size() * sizeof(float);
