@@ -20,7 +20,7 @@ class PreparedLinear final : public Linear {
  public:
   explicit PreparedLinear(rankq::io::QuantizedProjection p) : p_(std::move(p)) {
     if (!p_.layer && !p_.reference)
-      rankq::detail::throw_argument("llama::PreparedLinear", "p", "has neither a layer nor reference weights");
+      throw rankq::invalid_argument("llama::PreparedLinear: argument 'p' has neither a layer nor reference weights");
   }
   std::size_t in_features() const override { return p_.in_features(); }
   std::size_t out_features() const override { return p_.out_features(); }

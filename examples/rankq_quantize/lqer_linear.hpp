@@ -1,6 +1,7 @@
 // examples/rankq_quantize/lqer_linear.hpp — LQER / L²QER projections: MXINT weights + the rank-k correction run
-// through the library's prepared layer (rankq::Linear::from_lqer: the fused kernel lqer_gemm (W4A8 main term + int8 low-rank term x_q·A → Q → ·B in one pass over tiles),
-// which computes lqer_reference_matmul with requantize_output = false (docs/lqer.md §5). Activations: MXINT8, blocks of 16.
+// as the library's prepared layer (rankq::Linear::from_lqer, i.e. the fused kernel lqer_gemm: W4A8 main term +
+// int8 low-rank term x_q·A → Q → ·B in one pass over tiles), which computes lqer_reference_matmul with
+// requantize_output = false (docs/lqer.md §5). Activations: MXINT8, blocks of 16.
 #pragma once
 
 #include <rankq/calibration.hpp>
@@ -73,9 +74,8 @@ inline std::unique_ptr<llama::Linear> make_lqer_linear(const MethodSpec& m, cons
   o.storage = LowRankStorage::mxint8;
   const MxFormat f{m.bits, 16, MxSemantics::lqer};
   LqerWeights lw = quantize_lqer(W, f, scale, o);
-  std::optional<MxTensor> mx = io::detail::mxint_from_uniform(lw.weights, f);
   const std::string label = name + ":" + to_string(f) + "+" + (l2 ? "l2qer" : "lqer") + "-k" + std::to_string(m.rank);
-  return std::make_unique<LqerLinear>(std::move(lw), std::move(mx), activation_format_for(m), l2 ? "l2qer" : "lqer", label);
+  return std::make_unique<LqerLinear>(std::move(lw), std::nullopt, activation_format_for(m), l2 ? "l2qer" : "lqer", label);
 }
 
 }  // namespace rankq::example
