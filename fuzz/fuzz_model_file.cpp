@@ -1,5 +1,5 @@
-// fuzz/fuzz_model_file.cpp — libFuzzer target: the rankq quantized model file reader (parse_quantized_model of
-// examples/rankq_quantize/model_file.hpp). Anything malformed must be a rankq::format_error; a file it accepts must
+// fuzz/fuzz_model_file.cpp — libFuzzer target: the rankq quantized model file reader (rankq::io::parse_quantized_model
+// of rankq/io/quantized_model.hpp, formats /3 and /2, through examples/rankq_quantize/model_file.hpp). Anything malformed must be a rankq::format_error; a file it accepts must
 // build into a model (every projection through the stored-layer factory) that runs one short forward pass (which may
 // refuse activations that overflow to non-finite values with rankq::invalid_argument, and nothing else).
 // Mutations almost always break a tensor's CRC-32C, so each input is also tried with its checksums recomputed:
@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+#include <rankq/io/detail/crc32c.hpp>
 
 #include "llama/model.hpp"
 #include "rankq_quantize/model_file.hpp"
@@ -38,7 +41,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const rankq::format_error&) {
     return 0;
   }
-  f.metadata[rankq::example::kChecksumsKey] = rankq::example::tensor_checksums(f.tensors);
+  nlohmann::json sums = nlohmann::json::object();
+  for (const auto& [name, t] : f.tensors) sums[name] = rankq::io::detail::crc32c(t.bytes.data(), t.bytes.size());
+  f.metadata["rankq.checksums"] = sums.dump();
   const std::vector<std::uint8_t> fixed = rankq::io::serialize_safetensors(f.tensors, f.metadata);
   load_and_run(fixed.data(), fixed.size());
   return 0;

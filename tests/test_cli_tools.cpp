@@ -2,6 +2,7 @@
 // refused before any work with a message naming the option (and the layer), nothing is ever written over an input,
 // a device, FIFO or symbolic link, and empty work is an error, never a perplexity.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 #include <sys/wait.h>
 
 #include "test_data.hpp"
@@ -187,6 +189,29 @@ TEST_F(CliTools, OutWritesALoadableFileAndLeavesNoTemporary) {
   std::size_t entries = 0;
   for (const auto& e : fs::directory_iterator(dir)) entries += e.path().filename().string().find(".tmp.") == std::string::npos ? 1 : 100;
   EXPECT_EQ(entries, 3u);  // model.bin, q.safetensors, t.json: no temporary file
+}
+
+// The engine runs what the quantizer writes (#13 item 4): rankq-llama maps the --out file into prepared layers and
+// measures the same perplexity, to every printed digit, as rankq-quantize reported for that model.
+TEST_F(CliTools, EngineRunsTheQuantizedFileWithTheSamePerplexity) {
+  const std::string calib = " --calib-range 20:28";
+  for (const std::string& method : std::vector<std::string>{"rtn --bits 4", "mxint --bits 3", "l2qer --bits 4 --rank 8" + calib,
+                                                            "lcq --bits 3 --rank 2" + calib, "rtn --bits 8"}) {
+    const std::string out = (dir / "q.safetensors").string(), json = (dir / "q.json").string();
+    Result r = run(quantize(model_args() + " --method " + method + " --eval-range 0:12 --out " + out + " --json " + json));
+    ASSERT_EQ(r.status, 0) << method << "\n" << r.output;
+    const nlohmann::json rows = nlohmann::json::parse(slurp(json));
+    ASSERT_EQ(rows.size(), 2u) << rows.dump();  // fp32 and the method
+    char want[32];
+    std::snprintf(want, sizeof want, "PPL %.5f", rows[1]["perplexity"].get<double>());
+    r = run(llama(out + " --tokenizer " + tok + " perplexity --text " + text + " --end 12 --threads 2"));
+    ASSERT_EQ(r.status, 0) << method << "\n" << r.output;
+    EXPECT_NE(r.output.find(want), std::string::npos) << method << ": expected " << want << " in " << r.output;
+    r = run(llama(out + " --tokenizer " + tok + " generate --prompt Once --steps 12"));
+    EXPECT_EQ(r.status, 0) << method << "\n" << r.output;
+    EXPECT_GT(r.output.size(), 10u) << r.output;
+  }
+  expect_refused(llama((dir / "q.safetensors").string() + " info"), {"quantized model needs --tokenizer"});
 }
 
 }  // namespace

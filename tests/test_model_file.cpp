@@ -1,5 +1,6 @@
-// Tests for the quantized model file (examples/rankq_quantize/model_file.hpp) on the real stories260K
-// checkpoint: a reloaded model gives identical logits; bad files are clear errors; writes are atomic.
+// Tests for the quantized model file (rankq/io/quantized_model.hpp as rankq-quantize uses it through
+// examples/rankq_quantize/model_file.hpp) on the real stories260K checkpoint: a reloaded model gives identical
+// logits (format /3, and files of the previous format /2); bad files are clear errors; writes are atomic.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -8,12 +9,20 @@
 #include <string>
 #include <vector>
 
+#include <rankq/io/detail/crc32c.hpp>
 #include <rankq/io/llama2c.hpp>
+#include <rankq/io/quantized_extras.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
 
 #include "llama/model.hpp"
 #include "llama/paragraphs.hpp"
 #include "llama/tokenizer.hpp"
 #include "rankq_quantize/methods.hpp"
+#include "rankq_quantize/lcq_linear.hpp"
+#include "rankq_quantize/lqer_linear.hpp"
 #include "rankq_quantize/model_file.hpp"
 #include "rankq_quantize/model_run.hpp"
 #include "hf_writer.hpp"
@@ -29,6 +38,15 @@ std::string temp_path(const std::string& name) {
 }
 
 io::LlamaModel stories260k() { return io::read_llama2c(rankq_test::data_path("stories260K.bin")); }
+
+const std::string kChecksumsKey = "rankq.checksums";
+
+/// {"tensor name": CRC-32C of its bytes, ...} for every tensor, as JSON text (what the writer stores).
+std::string tensor_checksums(const io::TensorMap& tensors) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, t] : tensors) j[name] = io::detail::crc32c(t.bytes.data(), t.bytes.size());
+  return j.dump();
+}
 }  // namespace
 
 TEST(ModelFile, ReloadedModelGivesIdenticalLogits) {
@@ -66,22 +84,73 @@ TEST(ModelFile, LqerL2qerLcqReloadGivesIdenticalLogits) {
     const auto loaded = load_quantized_model(path);
     std::filesystem::remove(path);
     const std::string q = "blk.1.attn_q.weight";
+    EXPECT_EQ(file.metadata.at("rankq.format"), "rankq-quantized-llama/3");
     if (m.method == "lcq") {
-      EXPECT_EQ(io::quantized_kind(file, q), "lcq");
-      EXPECT_EQ(file.tensors.count(q + ".indices"), 1u);
-      EXPECT_EQ(file.tensors.count(q + ".V"), 1u);
-      EXPECT_EQ(file.tensors.count(q + ".S"), 1u);
-      EXPECT_EQ(file.tensors.count(q + ".B"), 1u);
+      EXPECT_EQ(io::quantized_kind(file, q), "packed_codebook");
+      EXPECT_EQ(file.tensors.count(q + ".packed_codebook"), 1u);
+      EXPECT_EQ(file.tensors.at(q + ".lut").shape, (std::vector<std::uint64_t>{m.rank * 16}));
     } else {
-      EXPECT_EQ(io::quantized_kind(file, q), "lqer");
-      EXPECT_EQ(io::quantized_kind(file, q + ":weights"), "mxint");
-      EXPECT_EQ(io::quantized_kind(file, q + ":a_t"), "mxint");
-      EXPECT_EQ(file.tensors.at(q + ":a_t.codes").shape, (std::vector<std::uint64_t>{m.rank, 64}));
-      EXPECT_EQ(file.tensors.at(q + ":b_t.exponents").shape, (std::vector<std::uint64_t>{64, 1}));
+      EXPECT_EQ(io::quantized_kind(file, q), "packed_lqer");
+      // Aᵀ (k x 64): one tile of 16 ranks, 4 chunks of 16 columns, 320 bytes each; Bᵀ (64 x k): 4 tiles, 1 chunk.
+      EXPECT_EQ(file.tensors.at(q + ".packed_a_t").shape, (std::vector<std::uint64_t>{4 * 320}));
+      EXPECT_EQ(file.tensors.at(q + ".packed_b_t").shape, (std::vector<std::uint64_t>{4 * 320}));
+    }
+    for (const auto& [name, offset] : file.data_offsets) {  // every packed tensor starts on a 64-byte boundary
+      if (name.find(".packed_") != std::string::npos) {
+        EXPECT_EQ(offset % 64, 0u) << name;
+      }
     }
     const llama::Model reloaded(loaded.weights, loaded.factory);
     EXPECT_EQ(reloaded.projection_bits_per_weight(), model.projection_bits_per_weight()) << describe(m);
     EXPECT_EQ(reloaded.projection(q).name(), model.projection(q).name());
+    EXPECT_EQ(reloaded.forward_sequence(tokens), model.forward_sequence(tokens)) << describe(m);
+  }
+}
+
+// Files of the previous format (/2: every layer in its canonical form, written by io::put_*) still load, packed at
+// load time, into a model with the same logits and bits per weight.
+TEST(ModelFile, Version2FilesStillLoad) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
+  const auto weights = stories260k();
+  const std::string dir = rankq_test::data_dir();
+  const auto tok = llama::Tokenizer::from_file(dir + "/tok512.bin", static_cast<std::size_t>(weights.config.vocab_size));
+  const CalibrationStats calib = calibrate(weights, tok, llama::load_paragraphs(dir + "/tinystories-valid-head.txt"),
+                                           llama::ParagraphRange{0, 2});
+  const std::vector<int> tokens = {1, 403, 407, 261, 378};
+  for (const MethodSpec& m : {MethodSpec{"l2qer", 4, 8, 16}, MethodSpec{"lcq", 3, 2, 32}, MethodSpec{"rtn", 4, 0, 32}}) {
+    const llama::Model model(weights, default_factory(m, calib, 2));
+    io::TensorMap t;
+    io::MetadataMap meta{{"rankq.format", "rankq-quantized-llama/2"}, {"rankq.method", describe(m)}, {"rankq.version", "old"}};
+    const auto& c = weights.config;
+    meta["rankq.config"] = nlohmann::json{{"dim", c.dim}, {"hidden_dim", c.hidden_dim}, {"n_layers", c.n_layers},
+                                          {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads}, {"vocab_size", c.vocab_size},
+                                          {"seq_len", c.seq_len}, {"norm_eps", c.norm_eps}, {"rope_theta", c.rope_theta}}.dump();
+    const auto projections = model.projection_names();
+    for (const auto& [name, w] : weights.tensors) {
+      if (std::find(projections.begin(), projections.end(), name) != projections.end()) continue;
+      t[name] = {io::DType::f32, w.shape, std::vector<std::uint8_t>(w.data.size() * 4)};
+      std::memcpy(t[name].bytes.data(), w.data.data(), t[name].bytes.size());
+    }
+    for (const std::string& name : projections) {
+      const llama::Linear& l = model.projection(name);
+      if (const auto* q = dynamic_cast<const LqerLinear*>(&l)) {
+        io::put_lqer(t, meta, name, q->weights(), nullptr, m.method);
+        meta[name + ":activation"] = nlohmann::json{{"kind", "mxint8"}, {"block", 16}, {"semantics", "lqer"}}.dump();
+      } else if (const auto* cb = dynamic_cast<const LcqLinear*>(&l)) {
+        io::put_codebook(t, meta, name, cb->weights());
+        meta[name + ":activation"] = nlohmann::json{{"kind", "per_token"}, {"block", 32}, {"semantics", "lqer"}}.dump();
+      } else {
+        io::put_uniform(t, meta, name, dynamic_cast<const QuantizedLinear&>(l).weights());
+        meta[name + ":activation"] = nlohmann::json{{"kind", "per_token"}, {"block", 32}, {"semantics", "lqer"}}.dump();
+      }
+    }
+    meta[kChecksumsKey] = tensor_checksums(t);
+    const std::string path = temp_path("v2.safetensors");
+    io::write_safetensors(path, t, meta);
+    const auto loaded = load_quantized_model(path);
+    std::filesystem::remove(path);
+    const llama::Model reloaded(loaded.weights, loaded.factory);
+    EXPECT_EQ(reloaded.projection_bits_per_weight(), model.projection_bits_per_weight()) << describe(m);
     EXPECT_EQ(reloaded.forward_sequence(tokens), model.forward_sequence(tokens)) << describe(m);
   }
 }
@@ -123,11 +192,9 @@ TEST(ModelFile, BadLqerFilesAreFormatErrors) {
   RANKQ_REQUIRE_DATA("stories260K.bin");
   const auto weights = stories260k();
   const llama::Model model(weights, default_factory(MethodSpec{"lqer", 4, 4, 16}, {}, 1));
-  const std::string path = temp_path("bad_lqer.safetensors");
-  save_quantized_model(path, weights, model, "x");
-  const auto file = io::read_safetensors(path);
-  std::filesystem::remove(path);
   const std::string q = "blk.0.attn_k.weight";
+  io::SafetensorsFile file;  // the /2 form of one layer (io::put_lqer), which /2 files hold
+  io::put_lqer(file.tensors, file.metadata, q, dynamic_cast<const LqerLinear&>(model.projection(q)).weights(), nullptr, "lqer");
   EXPECT_NO_THROW(io::get_lqer(file, q));
   auto expect_bad = [&](auto mutate) {
     auto f = file;
@@ -166,7 +233,7 @@ TEST(ModelFile, BadFilesAreFormatErrors) {
   EXPECT_THROW(load_quantized_model(path), format_error);
   rewrite([](io::SafetensorsFile& f) { f.metadata.erase("blk.0.attn_q.weight:activation"); });
   EXPECT_THROW(llama::Model(load_quantized_model(path).weights, load_quantized_model(path).factory), format_error);
-  rewrite([](io::SafetensorsFile& f) { f.tensors.erase("blk.2.ffn_down.weight.scales"); });
+  rewrite([](io::SafetensorsFile& f) { f.tensors.erase("blk.2.ffn_down.weight.packed_w4"); });
   EXPECT_THROW(load_quantized_model(path), format_error);
   rewrite([](io::SafetensorsFile& f) { f.metadata["rankq.config"] = "{\"dim\": 64}"; });
   EXPECT_THROW(load_quantized_model(path), format_error);
@@ -218,7 +285,7 @@ TEST(ModelFile, ChecksumsConfigAndLayersAreVerified) {
     EXPECT_EQ(e.find("json.exception"), std::string::npos) << e;
   };
   // One flipped bit in a tensor's bytes (codes, exponents, a norm) is caught by its CRC-32C.
-  for (const std::string t : {"blk.3.ffn_up.weight.codes", "blk.1.attn_v.weight.exponents", "output_norm.weight"}) {
+  for (const std::string t : {"blk.3.ffn_up.weight.packed_w4", "blk.1.attn_v.weight.packed_w4", "output_norm.weight"}) {
     rewrite([&](io::SafetensorsFile& f) { f.tensors.at(t).bytes[5] ^= 0x10; }, false);
     expect_error("tensor '" + t + "' is corrupted");
   }
@@ -253,8 +320,17 @@ TEST(ModelFile, ChecksumsConfigAndLayersAreVerified) {
   expect_error("has no activation format");
   rewrite([](io::SafetensorsFile& f) { f.metadata["blk.0.attn_q.weight:activation"] = "{\"kind\":\"mxint8\",\"block\":7,\"semantics\":\"lqer\"}"; }, true);
   expect_error("activation block must be 16 or 32");
-  rewrite([](io::SafetensorsFile& f) { f.tensors.erase("blk.2.attn_k.weight.exponents"); }, true);
-  expect_error("blk.2.attn_k.weight.exponents': is missing");
+  rewrite([](io::SafetensorsFile& f) { f.tensors.erase("blk.2.attn_k.weight.packed_w4"); }, true);
+  expect_error("needs a tensor 'blk.2.attn_k.weight.packed_w4' of dtype U8");
+  const auto& geo = dynamic_cast<const QuantizedLinear&>(model.projection("blk.0.ffn_up.weight")).stored().layer->packed_w4().geo;
+  rewrite([&](io::SafetensorsFile& f) {  // an infinite first scale in the packed layout: refused by the layer's checks
+    auto& b = f.tensors.at("blk.0.ffn_up.weight.packed_w4").bytes;
+    const float inf32 = std::numeric_limits<float>::infinity();
+    const std::uint16_t inf16 = 0x7C00;
+    if (geo.scale_bytes == 4) std::memcpy(&b[geo.code_bytes()], &inf32, 4);
+    else std::memcpy(&b[geo.code_bytes()], &inf16, 2);
+  }, true);
+  expect_error("layer 'blk.0.ffn_up.weight' cannot be built");
   std::filesystem::remove(path);
 }
 

@@ -1,4 +1,6 @@
-// rankq-llama — loads a llama2.c or GGUF LLaMA model (fp32) and generates greedily or measures paragraph perplexity.
+// rankq-llama — loads a llama2.c, GGUF or Hugging Face LLaMA model (fp32) or a rankq quantized model file (the
+// output of rankq-quantize --out, run on its prepared layers without copying the packed weights) and generates
+// greedily or measures paragraph perplexity.
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -15,6 +17,7 @@
 #include "llama/generate.hpp"
 #include "llama/model.hpp"
 #include "llama/perplexity.hpp"
+#include "llama/prepared_linear.hpp"
 #include "llama/tokenizer.hpp"
 #include "rankq/error.hpp"
 #include "rankq/io/detect.hpp"
@@ -26,10 +29,12 @@
 namespace {
 
 const char* kUsage =
-    "usage: rankq-llama <model.bin|model.gguf|HF-folder> [--tokenizer tok.bin|tokenizer.json] <command> [options]\n"
-    "  The model format is detected from the file's magic (GGUF or llama2.c); a folder is a Hugging Face\n"
-    "  LLaMA/Mistral checkpoint (config.json, safetensors, tokenizer.json). A GGUF model brings its own\n"
-    "  vocabulary, a folder its tokenizer.json; a llama2.c model needs --tokenizer.\n"
+    "usage: rankq-llama <model.bin|model.gguf|HF-folder|quantized.safetensors> [--tokenizer tok.bin|tokenizer.json]\n"
+    "                   <command> [options]\n"
+    "  The model format is detected from the file's magic (GGUF, safetensors or llama2.c); a folder is a Hugging\n"
+    "  Face LLaMA/Mistral checkpoint (config.json, safetensors, tokenizer.json); a single safetensors file is a\n"
+    "  rankq quantized model (the --out file of rankq-quantize), mapped and run on its packed layers. A GGUF model brings its\n"
+    "  own vocabulary, a folder its tokenizer.json; llama2.c and quantized models need --tokenizer.\n"
     "commands:\n"
     "  info                                  print the configuration\n"
     "  generate [--prompt TEXT] [--steps N]  greedy decoding (llama2.c -t 0); N positions incl. the prompt,\n"
@@ -114,17 +119,19 @@ int run(const Arguments& args) {
   const bool hf_folder = std::filesystem::is_directory(args.model_path);
   const rankq::io::ModelFileKind kind =
       hf_folder ? rankq::io::ModelFileKind::safetensors : rankq::io::detect_model_file(args.model_path);
-  if (!hf_folder && kind == rankq::io::ModelFileKind::safetensors)
-    throw rankq::invalid_argument("model '" + args.model_path + "' is a single safetensors file; rankq-llama reads "
-                                  "llama2.c or GGUF models and Hugging Face folders (config.json + safetensors)");
+  const bool quantized = !hf_folder && kind == rankq::io::ModelFileKind::safetensors;  // rankq-quantize --out
   if (kind == rankq::io::ModelFileKind::llama2c && args.tokenizer_path.empty())
     throw std::invalid_argument("a llama2.c model needs --tokenizer (e.g. tok512.bin)");
+  if (quantized && args.tokenizer_path.empty())
+    throw std::invalid_argument("a rankq quantized model needs --tokenizer (the original model's tok.bin or tokenizer.json)");
   std::vector<std::string> paragraphs;  // the text first: a bad --text or range fails before the model is loaded
   if (args.command == "perplexity") {
     paragraphs = rankq::llama::load_paragraphs(args.text_path);
     (void)args.range.resolved(paragraphs.size(), "rankq-llama --begin/--end");
   }
   rankq::io::LlamaModel weights;
+  rankq::llama::LinearFactory factory = rankq::llama::dense_linear_factory();
+  std::string method = "fp32";
   std::unique_ptr<rankq::llama::Tokenizer> tokenizer;
   std::string hf_tokenizer = args.tokenizer_path.size() >= 5 &&
                                      args.tokenizer_path.compare(args.tokenizer_path.size() - 5, 5, ".json") == 0
@@ -141,6 +148,11 @@ int run(const Arguments& args) {
       tokenizer = std::make_unique<rankq::llama::Tokenizer>(rankq::llama::Tokenizer::from_vocabulary(
           std::move(vocab.tokens), std::move(vocab.scores), vocab.bos, vocab.eos));
     }
+  } else if (quantized) {  // the packed layers view the mapped file; only the float tensors are read out
+    auto q = rankq::llama::quantized_llama(rankq::io::read_quantized_model(args.model_path));
+    weights = std::move(q.weights);
+    factory = std::move(q.factory);
+    method = std::move(q.method);
   } else {
     weights = rankq::io::read_llama2c(args.model_path);
   }
@@ -150,15 +162,17 @@ int run(const Arguments& args) {
   if (!tokenizer)
     tokenizer = std::make_unique<rankq::llama::Tokenizer>(
         rankq::llama::Tokenizer::from_file(args.tokenizer_path, static_cast<std::size_t>(weights.config.vocab_size)));
-  const rankq::llama::Model model(weights);
+  const rankq::llama::Model model(weights, factory);
+  weights = {};  // the model holds its own float tensors
   const auto& c = model.config();
 
   if (args.command == "info") {
     std::printf(
         "dim %d, hidden_dim %d, n_layers %d, n_heads %d, n_kv_heads %d, vocab_size %d, seq_len %d, "
-        "norm_eps %g, rope_theta %g; tokenizer: %zu tokens\n",
+        "norm_eps %g, rope_theta %g; tokenizer: %zu tokens; weights: %s, %.3f bits/weight\n",
         c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len,
-        static_cast<double>(c.norm_eps), static_cast<double>(c.rope_theta), tokenizer->vocab_size());
+        static_cast<double>(c.norm_eps), static_cast<double>(c.rope_theta), tokenizer->vocab_size(), method.c_str(),
+        model.projection_bits_per_weight());
     return 0;
   }
   if (args.command == "generate") {

@@ -79,7 +79,7 @@ class Model {
         const std::string name = block_tensor_name(l, projection_suffixes()[p]);
         const auto [out, in] = shapes.at(projection_suffixes()[p]);
         const auto& tensor = find_tensor(weights, name);
-        expect_shape(tensor, name, {out, in});
+        expect_shape(tensor, name, {out, in}, /*placeholder_ok=*/true);
         block.names[p] = name;
         block.layers[p] = make_linear(name, tensor);
         if (!block.layers[p])
@@ -235,13 +235,15 @@ class Model {
     return it->second;
   }
 
+  /// placeholder_ok: a projection may have its shape and no values (its layer comes from elsewhere, e.g. a
+  /// quantized model file; the factory then ignores the tensor's data).
   static void expect_shape(const rankq::io::FloatTensor& t, const std::string& name,
-                           const std::vector<std::size_t>& shape) {
+                           const std::vector<std::size_t>& shape, bool placeholder_ok = false) {
     bool ok = t.shape.size() == shape.size();
     for (std::size_t i = 0; ok && i < shape.size(); ++i) ok = t.shape[i] == shape[i];
     std::size_t count = 1;
     for (auto d : shape) count *= d;
-    if (!ok || t.data.size() != count) {
+    if (!ok || (t.data.size() != count && !(placeholder_ok && t.data.empty()))) {
       std::string got, want;
       for (auto d : t.shape) got += (got.empty() ? "" : "x") + std::to_string(d);
       for (auto d : shape) want += (want.empty() ? "" : "x") + std::to_string(d);

@@ -29,13 +29,13 @@ inline KernelPath best_codebook_path() {
 class LcqLinear final : public StorableLinear {
  public:
   LcqLinear(CodebookWeights q, ActivationFormat act, std::string label, KernelPath path = best_codebook_path())
-      : q_(std::move(q)), act_(act), label_(std::move(label)), path_(path) {
-    packed_ = pack_codebook(q_);
+      : q_(std::move(q)), act_(act), label_(std::move(label)) {
+    LinearOptions o;
+    o.activation = act_;
+    o.path = path;
+    layer_ = std::make_shared<const rankq::Linear>(rankq::Linear::from_codebook(q_, o));
   }
-  void save(io::TensorMap& tensors, io::MetadataMap& meta, const std::string& name) const override {
-    io::put_codebook(tensors, meta, name, q_);
-    meta[name + ":activation"] = to_json(act_).dump();
-  }
+  io::QuantizedProjection stored() const override { return {layer_, nullptr, act_, label_, bits_per_weight()}; }
   std::size_t in_features() const override { return q_.cols; }
   std::size_t out_features() const override { return q_.rows; }
   double bits_per_weight() const override { return codebook_storage(q_).bits_per_weight; }
@@ -44,19 +44,15 @@ class LcqLinear final : public StorableLinear {
   const ActivationFormat& activation_format() const { return act_; }
 
   void forward(const float* x, std::size_t M, float* y) const override {
-    QuantizedActivations xq;
-    quantize_activations(MatrixView<const float>(x, M, q_.cols), act_, xq, q_.padded);
-    W4A8Options o;
-    o.path = path_;
-    codebook_gemm(xq, packed_, MatrixView<float>(y, M, q_.rows), o);
+    thread_local Context context;
+    layer_->forward(MatrixView<const float>(x, M, q_.cols), MatrixView<float>(y, M, q_.rows), context);
   }
 
  private:
   CodebookWeights q_;
-  PackedCodebook packed_;
+  std::shared_ptr<const rankq::Linear> layer_;
   ActivationFormat act_;
   std::string label_;
-  KernelPath path_;
 };
 
 /// LCQ's channel weights D = E[x²] from calibration statistics, floored at 1e-8·max so every entry is positive

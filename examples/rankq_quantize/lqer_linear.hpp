@@ -1,12 +1,14 @@
 // examples/rankq_quantize/lqer_linear.hpp — LQER / L²QER projections: MXINT weights + the rank-k correction run
-// through the fused kernel lqer_gemm (W4A8 main term + int8 low-rank term x_q·A → Q → ·B in one pass over tiles),
-// which computes lqer_reference_matmul with requantize_output = false (docs/lqer.md §5). Activations: MXINT8, blocks of 16.
+// as the library's prepared layer (rankq::Linear::from_lqer, i.e. the fused kernel lqer_gemm: W4A8 main term +
+// int8 low-rank term x_q·A → Q → ·B in one pass over tiles), which computes lqer_reference_matmul with
+// requantize_output = false (docs/lqer.md §5). Activations: MXINT8, blocks of 16.
 #pragma once
 
 #include <rankq/calibration.hpp>
 #include <rankq/io/quantized_extras.hpp>
 #include <rankq/lowrank.hpp>
 #include <rankq/lowrank_kernel.hpp>
+#include <rankq/linear.hpp>
 #include <rankq/lqer.hpp>
 
 #include <memory>
@@ -24,20 +26,20 @@ class LqerLinear final : public StorableLinear {
  public:
   /// `mxint`: the weights' MXINT form (stored in the model file instead of the uniform form), or none.
   /// `scaling`: "lqer" or "l2qer" (recorded in the file and the label).
+  /// (The model file stores the packed layer, so the MXINT form is no longer needed; the parameter stays for callers.)
   LqerLinear(LqerWeights lw, std::optional<MxTensor> mxint, ActivationFormat act, std::string scaling, std::string label,
              KernelPath path = best_supported_path())
-      : lw_(std::move(lw)), mx_(std::move(mxint)), act_(act), scaling_(std::move(scaling)), label_(std::move(label)),
-        path_(path) {
+      : lw_(std::move(lw)), act_(act), scaling_(std::move(scaling)), label_(std::move(label)) {
+    (void)mxint;
     if (lw_.weights.format.bits > 4)
       throw rankq::invalid_argument("rankq-quantize: LQER weights must have 2-4 bit codes for lqer_gemm, got " +
                                     std::to_string(lw_.weights.format.bits));
-    packed_ = pack_w4(lw_.weights);
-    lowrank_ = pack_lowrank(lw_.correction);
+    LinearOptions o;
+    o.activation = act_;
+    o.path = path;
+    layer_ = std::make_shared<const rankq::Linear>(rankq::Linear::from_lqer(lw_.weights, lw_.correction, o));
   }
-  void save(io::TensorMap& tensors, io::MetadataMap& meta, const std::string& name) const override {
-    io::put_lqer(tensors, meta, name, lw_, mx_ ? &*mx_ : nullptr, scaling_);
-    meta[name + ":activation"] = to_json(act_).dump();
-  }
+  io::QuantizedProjection stored() const override { return {layer_, nullptr, act_, label_, bits_per_weight()}; }
   std::size_t in_features() const override { return lw_.weights.cols; }
   std::size_t out_features() const override { return lw_.weights.rows; }
   double bits_per_weight() const override { return rankq::bits_per_weight(lw_); }
@@ -46,21 +48,15 @@ class LqerLinear final : public StorableLinear {
   const ActivationFormat& activation_format() const { return act_; }
 
   void forward(const float* x, std::size_t M, float* y) const override {
-    QuantizedActivations xq;
-    W4A8Options o;
-    o.path = path_;
-    lqer_linear(MatrixView<const float>(x, M, lw_.weights.cols), act_, packed_, lowrank_,
-                MatrixView<float>(y, M, lw_.weights.rows), xq, o);
+    thread_local Context context;
+    layer_->forward(MatrixView<const float>(x, M, lw_.weights.cols), MatrixView<float>(y, M, lw_.weights.rows), context);
   }
 
  private:
   LqerWeights lw_;
-  std::optional<MxTensor> mx_;
-  PackedW4 packed_;
-  PackedLowRank lowrank_;
+  std::shared_ptr<const rankq::Linear> layer_;
   ActivationFormat act_;
   std::string scaling_, label_;
-  KernelPath path_;
 };
 
 /// LQER (s = 1) or L²QER (s = l2qer_scale(stats)) with the paper's configuration: MXINT`bits` weights in blocks
@@ -78,9 +74,8 @@ inline std::unique_ptr<llama::Linear> make_lqer_linear(const MethodSpec& m, cons
   o.storage = LowRankStorage::mxint8;
   const MxFormat f{m.bits, 16, MxSemantics::lqer};
   LqerWeights lw = quantize_lqer(W, f, scale, o);
-  std::optional<MxTensor> mx = io::detail::mxint_from_uniform(lw.weights, f);
   const std::string label = name + ":" + to_string(f) + "+" + (l2 ? "l2qer" : "lqer") + "-k" + std::to_string(m.rank);
-  return std::make_unique<LqerLinear>(std::move(lw), std::move(mx), activation_format_for(m), l2 ? "l2qer" : "lqer", label);
+  return std::make_unique<LqerLinear>(std::move(lw), std::nullopt, activation_format_for(m), l2 ? "l2qer" : "lqer", label);
 }
 
 }  // namespace rankq::example

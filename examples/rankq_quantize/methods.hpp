@@ -4,7 +4,7 @@
 
 #include <rankq/rankq.hpp>
 
-#include <rankq/io/quantized_tensors.hpp>
+#include <rankq/io/quantized_projection.hpp>
 
 #include <memory>
 #include <optional>
@@ -18,56 +18,33 @@
 
 namespace rankq::example {
 
-/// A Linear that can write what it stores into a quantized model file (docs/io.md, "Quantized model file").
+/// A Linear that can be stored in a quantized model file (docs/io.md, "Quantized model file"): what it runs,
+/// as the library's prepared layer (or 8-bit reference weights), with its label and bits per weight.
 struct StorableLinear : llama::Linear {
-  virtual void save(io::TensorMap& tensors, io::MetadataMap& meta, const std::string& name) const = 0;
+  virtual io::QuantizedProjection stored() const = 0;
 };
 
-inline nlohmann::json to_json(const ActivationFormat& f) {
-  return {{"kind", f.kind == ActivationQuant::per_token ? "per_token" : f.kind == ActivationQuant::per_block ? "per_block" : "mxint8"},
-          {"block", f.block},
-          {"semantics", f.semantics == MxSemantics::lqer ? "lqer" : "ocp"}};
-}
-
-/// Parses what to_json(ActivationFormat) wrote; throws rankq::format_error naming `where` on anything else.
-inline ActivationFormat activation_from_json(const std::string& text, const std::string& where) {
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  auto fail = [&](const std::string& what) -> ActivationFormat { throw format_error(where + ": " + what); };
-  if (j.is_discarded() || !j.is_object()) return fail("activation descriptor is not a JSON object");
-  if (!j.contains("kind") || !j["kind"].is_string() || !j.contains("block") || !j["block"].is_number_unsigned() ||
-      !j.contains("semantics") || !j["semantics"].is_string())
-    return fail("activation descriptor needs kind, block and semantics");
-  ActivationFormat f;
-  const std::string kind = j["kind"], sem = j["semantics"];
-  if (kind == "per_token") f.kind = ActivationQuant::per_token;
-  else if (kind == "per_block") f.kind = ActivationQuant::per_block;
-  else if (kind == "mxint8") f.kind = ActivationQuant::mxint8;
-  else return fail("unknown activation kind '" + kind + "'");
-  f.block = j["block"].get<std::size_t>();
-  if (f.block != 16 && f.block != 32) return fail("activation block must be 16 or 32");
-  if (sem != "lqer" && sem != "ocp") return fail("unknown semantics '" + sem + "'");
-  f.semantics = sem == "lqer" ? MxSemantics::lqer : MxSemantics::ocp;
-  return f;
-}
-
-/// Quantized weights + an int8 activation format, run through the packed W4A8 kernels (codes of 2–4 bits) or
-/// the reference W·A8 matmul (8-bit codes). Thread-safe forward: scratch is per call.
+/// Quantized weights + an int8 activation format, run through the library's prepared layer (rankq::Linear,
+/// packed W4A8 kernels, codes of 2–4 bits) or the reference W·A8 matmul (8-bit codes). Thread-safe forward.
 class QuantizedLinear final : public StorableLinear {
  public:
   QuantizedLinear(UniformWeights q, double bits_per_weight, ActivationFormat act, std::string label,
                   KernelPath path = best_supported_path())
       : q_(std::move(q)), bpw_(bits_per_weight), act_(act), label_(std::move(label)), path_(path) {
-    if (q_.format.bits <= 4) packed_ = pack_w4(q_);
+    if (q_.format.bits <= 4) {
+      LinearOptions o;
+      o.activation = act_;
+      o.path = path_;
+      layer_ = std::make_shared<const rankq::Linear>(rankq::Linear::from_uniform(q_, o));
+    }
   }
-  /// MXINT weights: runs as their exact uniform form, stores the MXINT codes and exponents.
+  /// MXINT weights: run (and stored) as their exact uniform form.
   QuantizedLinear(MxTensor mx, ActivationFormat act, std::string label, KernelPath path = best_supported_path())
-      : QuantizedLinear(to_uniform(mx), rankq::bits_per_weight(mx.format, mx.cols), act, std::move(label), path) {
-    mx_ = std::move(mx);
-  }
-  void save(io::TensorMap& tensors, io::MetadataMap& meta, const std::string& name) const override {
-    if (mx_) io::put_mxint(tensors, meta, name, *mx_);
-    else io::put_uniform(tensors, meta, name, q_);
-    meta[name + ":activation"] = to_json(act_).dump();
+      : QuantizedLinear(to_uniform(mx), rankq::bits_per_weight(mx.format, mx.cols), act, std::move(label), path) {}
+  io::QuantizedProjection stored() const override {
+    io::QuantizedProjection p{layer_, nullptr, act_, label_, bpw_};
+    if (!layer_) p.reference = std::make_shared<const UniformWeights>(q_);
+    return p;
   }
   std::size_t in_features() const override { return q_.cols; }
   std::size_t out_features() const override { return q_.rows; }
@@ -77,22 +54,19 @@ class QuantizedLinear final : public StorableLinear {
   const ActivationFormat& activation_format() const { return act_; }
 
   void forward(const float* x, std::size_t M, float* y) const override {
-    QuantizedActivations xq;
-    quantize_activations(MatrixView<const float>(x, M, q_.cols), act_, xq, q_.padded);
-    MatrixView<float> out(y, M, q_.rows);
-    if (q_.format.bits <= 4) {
-      W4A8Options o;
-      o.path = path_;
-      w4a8_gemm(xq, packed_, out, o);
+    const MatrixView<const float> in(x, M, q_.cols);
+    const MatrixView<float> out(y, M, q_.rows);
+    if (layer_) {
+      thread_local Context context;  // per thread: forward stays thread-safe and allocation-free once warm
+      layer_->forward(in, out, context);
     } else {
-      reference_matmul(xq, q_, out);
+      reference_matmul(quantize_activations(in, act_, q_.padded), q_, out);
     }
   }
 
  private:
   UniformWeights q_;
-  std::optional<MxTensor> mx_;
-  PackedW4 packed_;
+  std::shared_ptr<const rankq::Linear> layer_;  // null for 8-bit codes
   double bpw_;
   ActivationFormat act_;
   std::string label_;

@@ -11,12 +11,14 @@
 #include "rankq/detail/abi.hpp"
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "rankq/activation.hpp"
 #include "rankq/codebook_kernel.hpp"
+#include "rankq/detail/packed_checks.hpp"
 #include "rankq/error.hpp"
 #include "rankq/kernel_path.hpp"
 #include "rankq/lowrank_kernel.hpp"
@@ -67,10 +69,48 @@ struct LinearOptions {
   std::vector<float> bias{};               ///< empty or N floats
 };
 
-/// A prepared linear layer: owns its packed weights (and factors or codebooks), its activation format, kernel
-/// path and bias, all validated once at construction. forward is const and thread-safe for distinct Contexts.
+/// Keeps alive the memory a Linear views (from_packed* with borrowed buffers), e.g. a shared_ptr<io::MappedFile>.
+using KeepAlive = std::shared_ptr<const void>;
+
+/// A prepared linear layer: owns its packed weights (and factors or codebooks) or views them in caller memory
+/// (from_packed*: zero copy), its activation format, kernel path and bias, all validated once at construction.
+/// forward is const and thread-safe for distinct Contexts.
 class Linear {
  public:
+  /// From weights already in the kernels' layout (docs/formats.md §5-7), owned or borrowed
+  /// (AlignedBuffer::borrow: e.g. a mapped rankq quantized model file, docs/io.md). A borrowed layer copies
+  /// nothing: `keep_alive` is held for the layer's lifetime and must keep the borrowed memory valid and unchanged
+  /// (without it, the caller must). Every header field, the data size and every scale are checked (the bytes may
+  /// come from a file); a bad one is rankq::invalid_argument naming `w`/`c`.
+  static Linear from_packed(PackedW4 w, LinearOptions o = {}, KeepAlive keep_alive = {}) {
+    constexpr const char* fn = "Linear::from_packed";
+    detail::check_packed(w, fn, "w");
+    Linear l(LinearKind::w4a8, w.rows, w.cols, std::move(o), fn);
+    l.w4_ = std::move(w);
+    l.keep_alive_ = std::move(keep_alive);
+    return l;
+  }
+  static Linear from_packed_lqer(PackedW4 w, PackedLowRank c, LinearOptions o = {}, KeepAlive keep_alive = {}) {
+    constexpr const char* fn = "Linear::from_packed_lqer";
+    detail::check_packed(w, fn, "w");
+    detail::check_packed(c, w.rows, w.cols, fn, "c");
+    Linear l(LinearKind::lqer, w.rows, w.cols, std::move(o), fn);
+    l.w4_ = std::move(w);
+    l.lowrank_ = std::move(c);
+    l.keep_alive_ = std::move(keep_alive);
+    return l;
+  }
+  static Linear from_packed_codebook(PackedCodebook w, LinearOptions o = {}, KeepAlive keep_alive = {}) {
+    constexpr const char* fn = "Linear::from_packed_codebook";
+    detail::check_packed(w, fn, "w");
+    Linear l(LinearKind::codebook, w.rows, w.cols, std::move(o), fn);
+    if (!detail::codebook_path_available(l.opt_.path))
+      detail::throw_argument(fn, "o.path", std::string("= ") + to_string(l.opt_.path) + ": no codebook kernel for this path");
+    l.codebook_ = std::move(w);
+    l.keep_alive_ = std::move(keep_alive);
+    return l;
+  }
+
   /// Uniform weights of 2-4 bits (any group size, symmetric or asymmetric, f16 or f32 scales).
   static Linear from_uniform(const UniformWeights& w, LinearOptions o = {}) {
     return from_uniform_as(w, std::move(o), "Linear::from_uniform");
@@ -112,10 +152,21 @@ class Linear {
   std::size_t out_features() const { return out_; }  ///< N
   KernelPath path() const { return opt_.path; }
   const ActivationFormat& activation_format() const { return opt_.activation; }
-  /// Bytes of packed data this layer holds (weights, factors, codebook tables, bias).
+  const std::vector<float>& bias() const { return opt_.bias; }  ///< empty or N values
+  /// Bytes of packed data this layer uses (weights, factors, codebook tables, bias), owned or viewed.
   std::size_t size_bytes() const {
     return w4_.data.size() + lowrank_.size_bytes() + codebook_.size_bytes() + opt_.bias.size() * sizeof(float);
   }
+  /// The part of size_bytes() this layer allocated itself: size_bytes() minus the borrowed buffers it views.
+  std::size_t owned_bytes() const {
+    const auto owned = [](const AlignedBuffer<std::uint8_t>& b) { return b.owns_data() ? b.size() : 0; };
+    return owned(w4_.data) + owned(lowrank_.a_t.data) + owned(lowrank_.b_t.data) + owned(codebook_.data) +
+           codebook_.lut.size() + opt_.bias.size() * sizeof(float);
+  }
+  /// The packed data forward runs on (empty structs for the kinds that do not use them): what a model file stores.
+  const PackedW4& packed_w4() const { return w4_; }
+  const PackedLowRank& packed_lowrank() const { return lowrank_; }
+  const PackedCodebook& packed_codebook() const { return codebook_; }
 
   /// y (M x N, row stride y.ld) = Q(x) (M x K) · Ŵᵀ (+ correction) (+ bias): the same results as the layer's
   /// kernel function (w4a8_linear / lqer_linear / codebook_gemm) on path(). After the first call with a given M
@@ -179,6 +230,7 @@ class Linear {
   PackedW4 w4_;
   PackedLowRank lowrank_;
   PackedCodebook codebook_;
+  KeepAlive keep_alive_;
 };
 
 RANKQ_NAMESPACE_END  // namespace rankq

@@ -139,14 +139,7 @@ inline LqerWeights quantize_lqer(MatrixView<const float> w, const MxFormat& form
                                        o, fn);  // = to_uniform(quantize_mxint(w, format)) without the MxTensor
 }
 
-/// Bits per weight of the correction alone: storage_bits / (N·K). For MXINT8 factors and k a multiple of 16
-/// this is the paper's 8.5·k·(m + n)/(m·n); smaller k pays for Bᵀ's rows padded to 16.
-inline double bits_per_weight(const LowRankCorrection& c) {
-  return c.storage_bits / (static_cast<double>(c.out_features) * static_cast<double>(c.in_features));
-}
-
-/// Total bits per weight: weight format + correction (4.5 + 8.5·k(m+n)/(mn) for MXINT4 + MXINT8, k % 16 == 0).
-inline double bits_per_weight(const LqerWeights& w) { return w.weight_bits + bits_per_weight(w.correction); }
+// bits_per_weight(LowRankCorrection) and bits_per_weight(LqerWeights): detail/lqer_types.hpp (Eigen-free).
 
 /// The dense correction (A·B)ᵀ (N x K, row-major, PyTorch layout) from the QUANTIZED factors, so that
 /// Ŵ = dequantize(weights) + this is the effective weight of the integer inference path (up to activations).

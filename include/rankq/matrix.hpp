@@ -52,7 +52,9 @@ void check_view(const MatrixView<T>& v, const char* function, const char* argume
 
 inline constexpr std::size_t kBufferAlignment = 64;  ///< packed buffers are aligned to a cache line
 
-/// Owning, 64-byte aligned, zero-initialised array of trivially copyable T.
+/// 64-byte aligned array of trivially copyable T: owning and zero-initialised (resize), or borrowed (borrow:
+/// a read-only view of caller memory, e.g. a mapped model file, that is never freed or written). A copy is
+/// always an owning deep copy; a move keeps ownership as it was.
 template <typename T>
 class AlignedBuffer {
   static_assert(std::is_trivially_copyable_v<T>, "AlignedBuffer holds trivially copyable types only");
@@ -63,12 +65,28 @@ class AlignedBuffer {
   AlignedBuffer(const AlignedBuffer& o) : AlignedBuffer(o.size_) {
     if (size_) std::memcpy(data_, o.data_, size_ * sizeof(T));
   }
-  AlignedBuffer(AlignedBuffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  AlignedBuffer(AlignedBuffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), owned_(std::exchange(o.owned_, true)) {}
   AlignedBuffer& operator=(AlignedBuffer o) noexcept {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
+    std::swap(owned_, o.owned_);
     return *this;
   }
+
+  /// A non-owning view of n elements at `data`, which must be 64-byte aligned and outlive the buffer (and its
+  /// moves). The memory must not be written through the view: it is typically a read-only mapping.
+  static AlignedBuffer borrow(const T* data, std::size_t n) {
+    if (n != 0 && (data == nullptr || reinterpret_cast<std::uintptr_t>(data) % kBufferAlignment != 0))
+      detail::throw_argument("AlignedBuffer::borrow", "data", "is null or not 64-byte aligned");
+    AlignedBuffer b;
+    b.data_ = n == 0 ? nullptr : const_cast<T*>(data);
+    b.size_ = n;
+    b.owned_ = false;
+    return b;
+  }
+  /// False for a borrowed view (borrow), true otherwise.
+  bool owns_data() const { return owned_; }
   ~AlignedBuffer() { release(); }
 
   /// Discards the contents and allocates n zeroed elements.
@@ -79,6 +97,7 @@ class AlignedBuffer {
     std::size_t bytes = (n * sizeof(T) + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
     data_ = static_cast<T*>(std::aligned_alloc(kBufferAlignment, bytes));
     if (!data_) throw std::bad_alloc();
+    owned_ = true;
     std::memset(static_cast<void*>(data_), 0, bytes);
     size_ = n;
   }
@@ -97,12 +116,14 @@ class AlignedBuffer {
 
  private:
   void release() {
-    std::free(data_);
+    if (owned_) std::free(data_);
     data_ = nullptr;
     size_ = 0;
+    owned_ = true;
   }
   T* data_ = nullptr;
   std::size_t size_ = 0;
+  bool owned_ = true;
 };
 
 RANKQ_NAMESPACE_END  // namespace rankq

@@ -18,7 +18,7 @@
 #include "rankq/error.hpp"
 #include "rankq/io/quantized_tensors.hpp"
 #include "rankq/lcq.hpp"
-#include "rankq/lqer.hpp"
+#include "rankq/detail/lqer_types.hpp"
 #include "rankq/mxint.hpp"
 #include "rankq/reference.hpp"
 #include "rankq/uniform.hpp"

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -25,6 +26,8 @@ RANKQ_NAMESPACE_BEGIN namespace io {
 struct SafetensorsFile {
   std::map<std::string, RawTensor> tensors;
   std::map<std::string, std::string> metadata;
+  /// Where each tensor's data begins, in bytes from the start of the parsed buffer (file).
+  std::map<std::string, std::uint64_t> data_offsets;
 
   /// The named tensor; throws rankq::format_error if absent.
   const RawTensor& at(const std::string& name) const {
@@ -50,7 +53,9 @@ namespace detail {
   throw format_error(source + ": " + field + ": " + problem);
 }
 
-inline SafetensorsFile parse_safetensors_impl(const std::uint8_t* data, std::size_t size, const std::string& source) {
+/// `view(name)` true: the tensor's bytes are not copied (RawTensor::bytes stays empty; data_offsets locates them).
+inline SafetensorsFile parse_safetensors_impl(const std::uint8_t* data, std::size_t size, const std::string& source,
+                                              const std::function<bool(const std::string&)>& view = {}) {
   using json = nlohmann::json;
   ByteReader in(data, size, source);
   const std::uint64_t n = in.u64("header length");
@@ -146,7 +151,8 @@ inline SafetensorsFile parse_safetensors_impl(const std::uint8_t* data, std::siz
                                             std::to_string(s.begin - expected) + " unused bytes before it");
     expected = s.end;
     RawTensor& t = out.tensors.at(*s.name);
-    t.bytes.assign(data + data_start + s.begin, data + data_start + s.end);
+    out.data_offsets[*s.name] = data_start + s.begin;
+    if (!view || !view(*s.name)) t.bytes.assign(data + data_start + s.begin, data + data_start + s.end);
   }
   if (expected != data_size)
     st_fail(source, "data section", std::to_string(data_size - expected) + " bytes after the last tensor are not described by the header");
