@@ -21,7 +21,7 @@ RANKQ_NAMESPACE_BEGIN namespace detail::RANKQ_DRIVER_NAMESPACE {
 
 /// y[m0 .. m0+MR) x the rows of NT consecutive tiles from `tile`, over all groups.
 template <std::size_t MR, std::size_t NT, bool kFold>
-RANKQ_DRIVER_INLINE void w4a8_block(const W4A8Args& a, std::size_t tile, std::size_t m0) {
+RANKQ_DRIVER_KERNEL void w4a8_block(const W4A8Args& a, std::size_t tile, std::size_t m0) {
   using F = typename Isa::F;
   using I = typename Isa::I;
   using Partial = typename Isa::Partial;
@@ -31,6 +31,7 @@ RANKQ_DRIVER_INLINE void w4a8_block(const W4A8Args& a, std::size_t tile, std::si
   const std::size_t code_bytes = geo.code_bytes(), group_stride = geo.group_stride();
   const std::uint8_t* td[NT];
   std::size_t n0[NT], rows[NT];
+  #pragma GCC unroll 16
   for (std::size_t u = 0; u < NT; ++u) {
     td[u] = a.packed + (tile + u) * geo.tile_stride();
     n0[u] = (tile + u) * kTileRows;
@@ -38,77 +39,108 @@ RANKQ_DRIVER_INLINE void w4a8_block(const W4A8Args& a, std::size_t tile, std::si
   }
   const std::int8_t* x[MR];
   F out[MR][NT][V];
+  #pragma GCC unroll 16
   for (std::size_t t = 0; t < MR; ++t) {
     x[t] = a.x + (m0 + t) * a.x_padded;
+    #pragma GCC unroll 16
     for (std::size_t u = 0; u < NT; ++u)
+      #pragma GCC unroll 16
       for (std::size_t v = 0; v < V; ++v) out[t][u][v] = Isa::fzero();
   }
   std::size_t b = 0, b_end = a.x_block;  // activation block of k, its end
   for (std::size_t g = 0; g < geo.groups; ++g) {
     const std::size_t g0 = g * geo.group, g_end = g0 + geo.group;
     F s[NT][V];
+    #pragma GCC unroll 16
     for (std::size_t u = 0; u < NT; ++u) {
       if (Isa::kPageAhead) prefetch_page_ahead(td[u] + g * group_stride);  // stream_prefetch.hpp
+      #pragma GCC unroll 16
       for (std::size_t v = 0; v < V; ++v) s[u][v] = Isa::load_row_values(td[u] + g * group_stride + code_bytes, v, a.scale_type);
     }
     for (std::size_t k = g0; k < g_end;) {
       if (k == b_end) ++b, b_end += a.x_block;
       const std::size_t seg_end = std::min(g_end, b_end);
       I acc[MR][NT][V];
+      #pragma GCC unroll 16
       for (std::size_t t = 0; t < MR; ++t) {
         const I init = kFold ? Isa::iset1(-static_cast<std::int32_t>(a.zero_code) * a.xqsum[(m0 + t) * geo.groups + g])
                              : Isa::izero();
+        #pragma GCC unroll 16
         for (std::size_t u = 0; u < NT; ++u)
+          #pragma GCC unroll 16
           for (std::size_t v = 0; v < V; ++v) acc[t][u][v] = init;
       }
       std::size_t off = g * group_stride + (k - g0) / kBlockK * sizeof(PackedCodeBlock);
       while (k < seg_end) {
         const std::size_t chunk_end = k + std::min(seg_end - k, 2 * kBlockK * Isa::kMaxChunks);
         Partial p[MR][NT][V][C];
+        #pragma GCC unroll 16
         for (std::size_t t = 0; t < MR; ++t)
+          #pragma GCC unroll 16
           for (std::size_t u = 0; u < NT; ++u)
+            #pragma GCC unroll 16
             for (std::size_t v = 0; v < V; ++v)
+              #pragma GCC unroll 16
               for (std::size_t c = 0; c < C; ++c) p[t][u][v][c] = Isa::pzero();
         for (; k < chunk_end; k += 2 * kBlockK, off += 2 * sizeof(PackedCodeBlock)) {  // one 16-K chunk: two blocks
           typename Isa::X xo[MR];
+          #pragma GCC unroll 16
           for (std::size_t t = 0; t < MR; ++t) xo[t] = Isa::load_x(x[t] + k);
+          #pragma GCC unroll 16
           for (std::size_t v = 0; v < V; ++v)
+            #pragma GCC unroll 16
             for (std::size_t u = 0; u < NT; ++u) {
               const typename Isa::Codes c = Isa::unpack(td[u] + off, v);
+              #pragma GCC unroll 16
               for (std::size_t t = 0; t < MR; ++t) Isa::template dot<NT, 0>(p[t][u][v], c, xo[t]);
             }
+          #pragma GCC unroll 16
           for (std::size_t v = 0; v < V; ++v)
+            #pragma GCC unroll 16
             for (std::size_t u = 0; u < NT; ++u) {
               const typename Isa::Codes c = Isa::unpack(td[u] + off + sizeof(PackedCodeBlock), v);
+              #pragma GCC unroll 16
               for (std::size_t t = 0; t < MR; ++t) Isa::template dot<NT, 1>(p[t][u][v], c, xo[t]);
             }
         }
+        #pragma GCC unroll 16
         for (std::size_t t = 0; t < MR; ++t)
+          #pragma GCC unroll 16
           for (std::size_t u = 0; u < NT; ++u)
+            #pragma GCC unroll 16
             for (std::size_t v = 0; v < V; ++v) acc[t][u][v] = Isa::finish(acc[t][u][v], p[t][u][v]);
       }
+      #pragma GCC unroll 16
       for (std::size_t t = 0; t < MR; ++t) {
         const F xs = Isa::set1(a.x_scales[(m0 + t) * a.x_blocks + b]);
+        #pragma GCC unroll 16
         for (std::size_t u = 0; u < NT; ++u)
+          #pragma GCC unroll 16
           for (std::size_t v = 0; v < V; ++v)
             out[t][u][v] = Isa::fma(kFold ? s[u][v] : Isa::mul(s[u][v], xs), Isa::cvt(acc[t][u][v]), out[t][u][v]);
       }
     }
     if (kFold) continue;
+    #pragma GCC unroll 16
     for (std::size_t u = 0; u < NT; ++u) {
       const std::uint8_t* offsets = td[u] + g * group_stride + code_bytes + kTileRows * geo.scale_bytes;
+      #pragma GCC unroll 16
       for (std::size_t v = 0; v < V; ++v) {
         const F z = geo.has_offsets ? Isa::load_row_values(offsets, v, a.scale_type) : Isa::mul(s[u][v], Isa::set1(a.zero_code));
+        #pragma GCC unroll 16
         for (std::size_t t = 0; t < MR; ++t)
           out[t][u][v] = Isa::fnma(z, Isa::set1(a.xsum[(m0 + t) * geo.groups + g]), out[t][u][v]);
       }
     }
   }
+  #pragma GCC unroll 16
   for (std::size_t u = 0; u < NT; ++u) {
     F bias[V];
     if (a.bias) Isa::load_rows(a.bias + n0[u], rows[u], bias);
+    #pragma GCC unroll 16
     for (std::size_t t = 0; t < MR; ++t) {
       const F xs = Isa::set1(a.x_scales[(m0 + t) * a.x_blocks]);
+      #pragma GCC unroll 16
       for (std::size_t v = 0; v < V; ++v) {
         if (kFold) out[t][u][v] = Isa::mul(out[t][u][v], xs);
         if (a.bias) out[t][u][v] = Isa::add(out[t][u][v], bias[v]);
