@@ -123,6 +123,7 @@ RANKQ_DRIVER_INLINE void codebook_block_tokens(const CodebookArgs& a, const std:
     }
   }
   F bias[V];
+  for (std::size_t v = 0; v < V; ++v) bias[v] = Isa::fzero();  // only read with a bias; set for the compiler
   if (a.bias) Isa::load_rows(a.bias + n0, rows, bias);
   for (std::size_t t = 0; t < MR; ++t) {
     if (a.bias)

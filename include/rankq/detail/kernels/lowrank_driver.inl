@@ -61,6 +61,7 @@ RANKQ_DRIVER_INLINE void lowrank_block(const LowRankArgs& a, const PackedLowRank
     }
   }
   F bias[V];
+  for (std::size_t v = 0; v < V; ++v) bias[v] = Isa::fzero();  // only read with a bias; set for the compiler
   if (a.accumulate && a.bias) Isa::load_rows(a.bias + row0, rows, bias);
   for (std::size_t t = 0; t < MR; ++t) {
     float* dst = a.out + (m0 + t) * a.ldo + row0;

@@ -136,6 +136,7 @@ RANKQ_DRIVER_KERNEL void w4a8_block(const W4A8Args& a, std::size_t tile, std::si
   #pragma GCC unroll 16
   for (std::size_t u = 0; u < NT; ++u) {
     F bias[V];
+    for (std::size_t v = 0; v < V; ++v) bias[v] = Isa::fzero();  // only read with a bias; set for the compiler
     if (a.bias) Isa::load_rows(a.bias + n0[u], rows[u], bias);
     #pragma GCC unroll 16
     for (std::size_t t = 0; t < MR; ++t) {
