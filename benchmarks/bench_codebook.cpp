@@ -10,9 +10,9 @@
 // Default run: every fit, kernels at M ∈ {1, 8, 32, 128, 512} on every supported non-scalar path (rank 1 and 4 at
 // M = 1 only, threads:2 on the best path only). Results and commands: docs/lcq.md §7.
 #include <benchmark/benchmark.h>
-#include <rankq/codebook_kernel.hpp>
-#include <rankq/lcq.hpp>
-#include <rankq/w4a8.hpp>
+#include <rankq/kernels/codebook_kernel.hpp>
+#include <rankq/algorithms/lcq.hpp>
+#include <rankq/kernels/w4a8.hpp>
 
 #include <cmath>
 #include <cstdint>

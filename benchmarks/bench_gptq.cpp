@@ -3,9 +3,9 @@
 // alone (dead channels, dampening, Cholesky of the reversed H, triangular inverse). Results: docs/gptq.md §6.
 #include <benchmark/benchmark.h>
 
-#include <rankq/calibration.hpp>
-#include <rankq/gptq.hpp>
-#include <rankq/threading.hpp>
+#include <rankq/algorithms/calibration.hpp>
+#include <rankq/algorithms/gptq.hpp>
+#include <rankq/kernels/threading.hpp>
 
 #include <cstddef>
 #include <map>

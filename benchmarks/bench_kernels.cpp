@@ -4,7 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Dense>
-#include <rankq/w4a8.hpp>
+#include <rankq/kernels/w4a8.hpp>
 
 #include <cstdint>
 #include <cstring>

@@ -4,10 +4,10 @@
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Dense>
-#include <rankq/calibration.hpp>
-#include <rankq/lowrank_kernel.hpp>
-#include <rankq/lqer.hpp>
-#include <rankq/w4a8.hpp>
+#include <rankq/algorithms/calibration.hpp>
+#include <rankq/kernels/lowrank_kernel.hpp>
+#include <rankq/algorithms/lqer.hpp>
+#include <rankq/kernels/w4a8.hpp>
 
 #include <algorithm>
 #include <chrono>

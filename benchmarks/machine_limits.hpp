@@ -10,9 +10,9 @@
 
 #include <benchmark/benchmark.h>
 
-#include <rankq/kernel_path.hpp>
-#include <rankq/threading.hpp>
-#include <rankq/w4a8.hpp>
+#include <rankq/kernels/kernel_path.hpp>
+#include <rankq/kernels/threading.hpp>
+#include <rankq/kernels/w4a8.hpp>
 
 #include <algorithm>
 #include <chrono>

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "rankq/half.hpp"
+#include "rankq/formats/half.hpp"
 #include "rankq/io/safetensors.hpp"
 #include "model_file_seed.hpp"
 

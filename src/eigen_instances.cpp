@@ -1,6 +1,6 @@
-// src/eigen_instances.cpp — the one definition of the instantiations rankq/eigen_instances.hpp declares extern
+// src/eigen_instances.cpp — the one definition of the instantiations rankq/algorithms/eigen_instances.hpp declares extern
 // (CMake target rankq::eigen_instances).
-#include <rankq/eigen_instances.hpp>
+#include <rankq/algorithms/eigen_instances.hpp>
 
 template class Eigen::BDCSVD<Eigen::MatrixXd>;
 template class Eigen::HouseholderQR<Eigen::MatrixXf>;

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "llama/tokenizer.hpp"
-#include "rankq/half.hpp"
+#include "rankq/formats/half.hpp"
 #include "rankq/io/llama_model.hpp"
 #include "rankq/io/safetensors.hpp"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "rankq/kernel_path.hpp"
+#include "rankq/kernels/kernel_path.hpp"
 
 namespace test {
 

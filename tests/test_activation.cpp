@@ -1,5 +1,5 @@
-// Tests for rankq/activation.hpp: per-token / per-block int8 and MXINT8 activation quantization.
-#include <rankq/activation.hpp>
+// Tests for rankq/formats/activation.hpp: per-token / per-block int8 and MXINT8 activation quantization.
+#include <rankq/formats/activation.hpp>
 
 #include <gtest/gtest.h>
 

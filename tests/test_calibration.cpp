@@ -1,6 +1,6 @@
-// Tests for rankq/calibration.hpp: per-batch max of mean |x|, E[x²], Gram matrix, merge = single pass,
+// Tests for rankq/algorithms/calibration.hpp: per-batch max of mean |x|, E[x²], Gram matrix, merge = single pass,
 // serialization round trip and validation, the L²QER scale, and clear errors for bad input.
-#include <rankq/calibration.hpp>
+#include <rankq/algorithms/calibration.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,8 @@
-// tests/test_codebook_kernel.cpp — the packed codebook kernels (rankq/codebook_kernel.hpp) on every path the CPU
+// tests/test_codebook_kernel.cpp — the packed codebook kernels (rankq/kernels/codebook_kernel.hpp) on every path the CPU
 // supports, bit for bit against codebook_reference_matmul: packing, size ladder, every format, extreme int8 values,
 // tails against guard pages, threads, errors.
-#include <rankq/codebook_kernel.hpp>
+#include <rankq/kernels/codebook_kernel.hpp>
+#include <rankq/algorithms/lcq.hpp>
 
 #include <gtest/gtest.h>
 

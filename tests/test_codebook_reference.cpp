@@ -1,7 +1,7 @@
 // tests/test_codebook_reference.cpp — the kernel-ready int8 form of LCQ weights and the scalar reference codebook
 // matmul: int8 tables in range, exact integer sums, float part equal to float64 math on the same operands.
-#include <rankq/codebook_reference.hpp>
-#include <rankq/lcq.hpp>
+#include <rankq/kernels/codebook_reference.hpp>
+#include <rankq/algorithms/lcq.hpp>
 
 #include <gtest/gtest.h>
 

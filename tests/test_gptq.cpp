@@ -1,8 +1,8 @@
 // tests/test_gptq.cpp — GPTQ: the objective against RTN, RTN equality for a diagonal H, the Cholesky path against a
 // direct-inverse reference, activation order, codes on the grid, LCQ k = 1 fixed grid = uniform asymmetric GPTQ,
 // GPTQ + L²QER, threads, dead channels and argument checks.
-#include <rankq/gptq.hpp>
-#include <rankq/threading.hpp>
+#include <rankq/algorithms/gptq.hpp>
+#include <rankq/kernels/threading.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// Tests for rankq/half.hpp: binary16 and bfloat16 conversions against the hardware (F16C on x86) and edge cases.
-#include <rankq/half.hpp>
+// Tests for rankq/formats/half.hpp: binary16 and bfloat16 conversions against the hardware (F16C on x86) and edge cases.
+#include <rankq/formats/half.hpp>
 
 #include <gtest/gtest.h>
 

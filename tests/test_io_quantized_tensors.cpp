@@ -1,7 +1,7 @@
 // Tests for rankq/io/quantized_tensors.hpp: uniform and MXINT weights survive a safetensors round trip bit for
 // bit; every malformed descriptor, dtype, shape or value is a rankq::format_error.
 #include <rankq/io/quantized_extras.hpp>
-#include <rankq/lqer.hpp>
+#include <rankq/algorithms/lqer.hpp>
 #include <rankq/io/quantized_tensors.hpp>
 
 #include <gtest/gtest.h>

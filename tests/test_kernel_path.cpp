@@ -1,5 +1,5 @@
-// Tests for rankq/kernel_path.hpp: names round-trip, scalar always works, the compile-time default is usable.
-#include <rankq/kernel_path.hpp>
+// Tests for rankq/kernels/kernel_path.hpp: names round-trip, scalar always works, the compile-time default is usable.
+#include <rankq/kernels/kernel_path.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // tests/test_lcq.cpp — LCQ rank-k codebooks: RTN equivalence at k = 1, monotone fitting, format invariants,
 // serialization, double quantization, the kernel-ready int8 reference matmul, argument checks.
-#include <rankq/codebook_reference.hpp>
-#include <rankq/lcq.hpp>
-#include <rankq/uniform.hpp>
+#include <rankq/kernels/codebook_reference.hpp>
+#include <rankq/algorithms/lcq.hpp>
+#include <rankq/formats/uniform.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
-// Tests for rankq/linear.hpp: every layer kind equals its kernel function bit for bit on every path, forward
+// Tests for rankq/layers/linear.hpp: every layer kind equals its kernel function bit for bit on every path, forward
 // allocates nothing once a shape has run (counted by interposing malloc in this binary), invariants checked once.
-#include <rankq/codebook_kernel.hpp>
-#include <rankq/lcq.hpp>
-#include <rankq/linear.hpp>
+#include <rankq/kernels/codebook_kernel.hpp>
+#include <rankq/algorithms/lcq.hpp>
+#include <rankq/layers/linear.hpp>
 
 #include <gtest/gtest.h>
 

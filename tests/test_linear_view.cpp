@@ -1,9 +1,9 @@
-// Tests for the zero-copy side of rankq/linear.hpp (Linear::from_packed*): a layer whose packed data lies in a
+// Tests for the zero-copy side of rankq/layers/linear.hpp (Linear::from_packed*): a layer whose packed data lies in a
 // mapped file gives bit-identical forward results to one that packed the same weights, copies nothing (its data
 // pointers lie inside the mapping, owned_bytes() excludes them), keeps the mapping alive, and refuses bad headers.
 #include <rankq/io/file.hpp>
-#include <rankq/lcq.hpp>
-#include <rankq/linear.hpp>
+#include <rankq/algorithms/lcq.hpp>
+#include <rankq/layers/linear.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
-// Tests for rankq/lowrank_kernel.hpp: the packed factor layout byte by byte, and on every kernel path the fused
+// Tests for rankq/kernels/lowrank_kernel.hpp: the packed factor layout byte by byte, and on every kernel path the fused
 // low-rank products bit for bit against the defined arithmetic (detail/lqer_reference.hpp) — size ladder with
 // tails, ranks 1..64, every factor storage and activation format, extreme values, threads — plus lqer_gemm =
 // (w4a8_gemm + u) + bias bit for bit, = (reference_matmul + u) + bias within float rounding, and clear errors.
-#include <rankq/lowrank_kernel.hpp>
-#include <rankq/reference.hpp>
+#include <rankq/kernels/lowrank_kernel.hpp>
+#include <rankq/kernels/reference.hpp>
 
 #include <gtest/gtest.h>
 

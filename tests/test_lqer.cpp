@@ -1,7 +1,7 @@
-// Tests for rankq/lqer.hpp: Eckart–Young in the scaled norm, s = 1 is plain LQER, full rank reconstructs,
+// Tests for rankq/algorithms/lqer.hpp: Eckart–Young in the scaled norm, s = 1 is plain LQER, full rank reconstructs,
 // L²QER beats LQER on outlier activations and both improve with k, factor storage, bits, errors.
-#include <rankq/calibration.hpp>
-#include <rankq/lqer.hpp>
+#include <rankq/algorithms/calibration.hpp>
+#include <rankq/algorithms/lqer.hpp>
 
 #include <gtest/gtest.h>
 

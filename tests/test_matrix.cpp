@@ -1,6 +1,6 @@
-// Tests for rankq/matrix.hpp: views with strides, const conversion, aligned buffers; and the quantizers' scratch
+// Tests for rankq/formats/matrix.hpp: views with strides, const conversion, aligned buffers; and the quantizers' scratch
 // buffer (rankq/detail/scratch_buffer.hpp).
-#include <rankq/matrix.hpp>
+#include <rankq/formats/matrix.hpp>
 #include <rankq/detail/scratch_buffer.hpp>
 
 #include <gtest/gtest.h>

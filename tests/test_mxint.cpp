@@ -1,5 +1,5 @@
-// Tests for rankq/mxint.hpp: the papers' golden vectors (both semantics), ties, power-of-two maxima, layout, errors.
-#include <rankq/mxint.hpp>
+// Tests for rankq/formats/mxint.hpp: the papers' golden vectors (both semantics), ties, power-of-two maxima, layout, errors.
+#include <rankq/formats/mxint.hpp>
 
 #include <gtest/gtest.h>
 

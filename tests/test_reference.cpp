@@ -1,6 +1,6 @@
-// Tests for rankq/reference.hpp: the oracle equals float64 math on the dequantized operands over a size
+// Tests for rankq/kernels/reference.hpp: the oracle equals float64 math on the dequantized operands over a size
 // ladder, its integer part is exact on extreme values, MXINT weights convert exactly, errors are clear.
-#include <rankq/reference.hpp>
+#include <rankq/kernels/reference.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
-// Tests for rankq/svd.hpp: exact truncation = Eckart–Young optimum, randomized within 1% of it on decaying
+// Tests for rankq/algorithms/svd.hpp: exact truncation = Eckart–Young optimum, randomized within 1% of it on decaying
 // spectra over several seeds, reproducible per seed, the automatic rule, the portable normal generator, errors.
-#include <rankq/svd.hpp>
+#include <rankq/algorithms/svd.hpp>
 
 #include <gtest/gtest.h>
 

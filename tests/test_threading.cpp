@@ -1,5 +1,5 @@
-// Tests for rankq/threading.hpp: the pool covers every index exactly once, propagates exceptions, is reusable.
-#include <rankq/threading.hpp>
+// Tests for rankq/kernels/threading.hpp: the pool covers every index exactly once, propagates exceptions, is reusable.
+#include <rankq/kernels/threading.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// Tests for rankq/uniform.hpp: formats, round trip, padding, constant groups, bit packing, errors.
-#include <rankq/uniform.hpp>
+// Tests for rankq/formats/uniform.hpp: formats, round trip, padding, constant groups, bit packing, errors.
+#include <rankq/formats/uniform.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
-// Tests for rankq/w4a8.hpp: packing, and every kernel path the CPU supports against reference_matmul —
+// Tests for rankq/kernels/w4a8.hpp: packing, and every kernel path the CPU supports against reference_matmul —
 // size ladder, every format, extreme values bit for bit, tails against guard pages, threads, errors.
-#include <rankq/reference.hpp>
-#include <rankq/w4a8.hpp>
+#include <rankq/kernels/reference.hpp>
+#include <rankq/kernels/w4a8.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
-// Tests for the vectorized activation quantizers (quantize_activations(..., KernelPath) in rankq/w4a8.hpp) and the
+// Tests for the vectorized activation quantizers (quantize_activations(..., KernelPath) in rankq/kernels/w4a8.hpp) and the
 // group sums: bit for bit against the scalar quantizer on every path — random rows, extremes, ties, zero rows,
 // tiny and subnormal blocks, every tail length against guard pages, non-finite errors, rounding-mode independence.
-#include <rankq/w4a8.hpp>
+#include <rankq/kernels/w4a8.hpp>
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 #pragma once
 
 #include <rankq/io/quantized_model.hpp>
-#include <rankq/reference.hpp>
+#include <rankq/kernels/reference.hpp>
 
 #include <memory>
 #include <string>

@@ -3,8 +3,8 @@
 // H = XᵀX/n of the projection's fp32 calibration inputs.
 #pragma once
 
-#include <rankq/calibration.hpp>
-#include <rankq/gptq.hpp>
+#include <rankq/algorithms/calibration.hpp>
+#include <rankq/algorithms/gptq.hpp>
 #include <rankq/io/quantized_extras.hpp>
 
 #include <memory>

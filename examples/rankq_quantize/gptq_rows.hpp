@@ -3,9 +3,9 @@
 // activations as the other tables; H = XᵀX/n of the layer's calibration rows (docs/gptq.md).
 #pragma once
 
-#include <rankq/calibration.hpp>
-#include <rankq/gptq.hpp>
-#include <rankq/lowrank.hpp>
+#include <rankq/algorithms/calibration.hpp>
+#include <rankq/algorithms/gptq.hpp>
+#include <rankq/kernels/lowrank_reference.hpp>
 
 #include <string>
 #include <vector>

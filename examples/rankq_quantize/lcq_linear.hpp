@@ -3,10 +3,10 @@
 // forward() equals codebook_reference_matmul bit for bit (the kernel-ready weights of docs/lcq.md §6).
 #pragma once
 
-#include <rankq/calibration.hpp>
-#include <rankq/codebook_kernel.hpp>
+#include <rankq/algorithms/calibration.hpp>
+#include <rankq/kernels/codebook_kernel.hpp>
 #include <rankq/io/quantized_extras.hpp>
-#include <rankq/lcq.hpp>
+#include <rankq/algorithms/lcq.hpp>
 
 #include <algorithm>
 #include <memory>

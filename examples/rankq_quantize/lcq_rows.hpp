@@ -2,9 +2,9 @@
 // each also with 8-bit double-quantized S and B, plus the int8-V kernel form run with int8 activations.
 #pragma once
 
-#include <rankq/codebook_reference.hpp>
-#include <rankq/lcq.hpp>
-#include <rankq/uniform.hpp>
+#include <rankq/kernels/codebook_reference.hpp>
+#include <rankq/algorithms/lcq.hpp>
+#include <rankq/formats/uniform.hpp>
 
 #include <algorithm>
 #include <cmath>

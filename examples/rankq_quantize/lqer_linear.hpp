@@ -4,12 +4,12 @@
 // requantize_output = false (docs/lqer.md §5). Activations: MXINT8, blocks of 16.
 #pragma once
 
-#include <rankq/calibration.hpp>
+#include <rankq/algorithms/calibration.hpp>
 #include <rankq/io/quantized_extras.hpp>
-#include <rankq/lowrank.hpp>
-#include <rankq/lowrank_kernel.hpp>
-#include <rankq/linear.hpp>
-#include <rankq/lqer.hpp>
+#include <rankq/kernels/lowrank_reference.hpp>
+#include <rankq/kernels/lowrank_kernel.hpp>
+#include <rankq/layers/linear.hpp>
+#include <rankq/algorithms/lqer.hpp>
 
 #include <memory>
 #include <optional>

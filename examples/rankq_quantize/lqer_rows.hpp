@@ -3,10 +3,10 @@
 // through lqer_reference_linear — the paper's ablation (plain > LQER > L²QER in output error) on one layer.
 #pragma once
 
-#include <rankq/calibration.hpp>
-#include <rankq/lowrank.hpp>
-#include <rankq/lqer.hpp>
-#include <rankq/mxint.hpp>
+#include <rankq/algorithms/calibration.hpp>
+#include <rankq/kernels/lowrank_reference.hpp>
+#include <rankq/algorithms/lqer.hpp>
+#include <rankq/formats/mxint.hpp>
 
 #include <algorithm>
 #include <cmath>

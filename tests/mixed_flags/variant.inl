@@ -27,10 +27,10 @@
 #include <string>
 #include <vector>
 
-#include <rankq/codebook_kernel.hpp>
-#include <rankq/lowrank_kernel.hpp>
-#include <rankq/reference.hpp>
-#include <rankq/w4a8.hpp>
+#include <rankq/kernels/codebook_kernel.hpp>
+#include <rankq/kernels/lowrank_kernel.hpp>
+#include <rankq/kernels/reference.hpp>
+#include <rankq/kernels/w4a8.hpp>
 
 namespace RANKQ_TEST_VARIANT {
 #include RANKQ_TEST_FILE

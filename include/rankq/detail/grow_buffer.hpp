@@ -5,7 +5,7 @@
 
 #include <cstddef>
 
-#include "rankq/matrix.hpp"
+#include "rankq/formats/matrix.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace detail {
 

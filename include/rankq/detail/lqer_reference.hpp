@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "rankq/activation.hpp"
+#include "rankq/formats/activation.hpp"
 #include "rankq/error.hpp"
-#include "rankq/matrix.hpp"
-#include "rankq/uniform.hpp"
+#include "rankq/formats/matrix.hpp"
+#include "rankq/formats/uniform.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace detail {
 

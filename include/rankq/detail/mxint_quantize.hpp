@@ -1,4 +1,4 @@
-// rankq/detail/mxint_quantize.hpp — machinery of rankq/mxint.hpp: the block quantizer in two forms that give the
+// rankq/detail/mxint_quantize.hpp — machinery of rankq/formats/mxint.hpp: the block quantizer in two forms that give the
 // same codes bit for bit. `mx_quantize_block` is the definition (double arithmetic, any exponent);
 // `mx_quantize_block_fast` is the float form the compiler vectorizes, valid when 2^-step is a normal float
 // (every block except those with a maximum below about 2^-120 and 2-bit blocks at the top of the float range);

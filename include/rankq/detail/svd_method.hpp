@@ -1,5 +1,5 @@
-// rankq/detail/svd_method.hpp — the SvdMethod enum of rankq/svd.hpp, apart so that Eigen-free headers
-// (rankq/detail/lqer_types.hpp, the low-rank kernels) can name it without pulling in Eigen.
+// rankq/detail/svd_method.hpp — the SvdMethod enum of rankq/algorithms/svd.hpp, apart so that Eigen-free headers
+// (rankq/formats/lowrank.hpp, the low-rank kernels) can name it without pulling in Eigen.
 #pragma once
 
 #include "rankq/detail/abi.hpp"

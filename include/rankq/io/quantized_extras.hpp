@@ -17,11 +17,11 @@
 
 #include "rankq/error.hpp"
 #include "rankq/io/quantized_tensors.hpp"
-#include "rankq/lcq.hpp"
-#include "rankq/detail/lqer_types.hpp"
-#include "rankq/mxint.hpp"
-#include "rankq/reference.hpp"
-#include "rankq/uniform.hpp"
+#include "rankq/algorithms/lcq.hpp"
+#include "rankq/formats/lowrank.hpp"
+#include "rankq/formats/mxint.hpp"
+#include "rankq/kernels/reference.hpp"
+#include "rankq/formats/uniform.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace io {
 

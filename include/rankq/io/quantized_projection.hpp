@@ -8,10 +8,10 @@
 #include <memory>
 #include <string>
 
-#include "rankq/activation.hpp"
+#include "rankq/formats/activation.hpp"
 #include "rankq/io/llama_model.hpp"
-#include "rankq/linear.hpp"
-#include "rankq/uniform.hpp"
+#include "rankq/layers/linear.hpp"
+#include "rankq/formats/uniform.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace io {
 

@@ -14,11 +14,11 @@
 #include <string>
 
 #include "rankq/error.hpp"
-#include "rankq/half.hpp"
+#include "rankq/formats/half.hpp"
 #include "rankq/io/safetensors.hpp"
 #include "rankq/io/tensor.hpp"
-#include "rankq/mxint.hpp"
-#include "rankq/uniform.hpp"
+#include "rankq/formats/mxint.hpp"
+#include "rankq/formats/uniform.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace io {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "rankq/error.hpp"
-#include "rankq/half.hpp"
+#include "rankq/formats/half.hpp"
 #include "rankq/io/detail/checked.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace io {

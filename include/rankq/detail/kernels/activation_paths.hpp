@@ -12,8 +12,8 @@
 #include <cstring>
 #include <string>
 
-#include "rankq/activation.hpp"
-#include "rankq/kernel_path.hpp"
+#include "rankq/formats/activation.hpp"
+#include "rankq/kernels/kernel_path.hpp"
 #include "rankq/detail/platform.hpp"
 #include "rankq/detail/kernels/path_dispatch.hpp"
 #include "rankq/detail/kernels/quantize_act_scalar.hpp"

@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "rankq/activation.hpp"
-#include "rankq/kernel_path.hpp"
+#include "rankq/formats/activation.hpp"
+#include "rankq/kernels/kernel_path.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace detail {

@@ -13,7 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "rankq/uniform.hpp"
+#include "rankq/formats/uniform.hpp"
 
 // Every helper is force-inlined: a TU built with +dotprod and one without may both emit these inline functions,
 // and the linker keeps one copy (ODR). Force-inlining leaves no shared out-of-line copy to pick wrongly.

@@ -10,7 +10,7 @@
 
 #include "rankq/detail/platform.hpp"
 #include "rankq/error.hpp"
-#include "rankq/kernel_path.hpp"
+#include "rankq/kernels/kernel_path.hpp"
 #include "rankq/detail/kernels/scalar_primitives.hpp"
 #if RANKQ_NEON_PATHS
 #include "rankq/detail/kernels/neon_primitives.hpp"

@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "rankq/activation.hpp"
-#include "rankq/mxint.hpp"
+#include "rankq/formats/activation.hpp"
+#include "rankq/formats/mxint.hpp"
 #include "rankq/detail/x86_targets.hpp"
 
 #if RANKQ_X86_PATHS

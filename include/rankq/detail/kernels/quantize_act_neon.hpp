@@ -17,8 +17,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "rankq/activation.hpp"
-#include "rankq/mxint.hpp"
+#include "rankq/formats/activation.hpp"
+#include "rankq/formats/mxint.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace detail::neon {
 

@@ -10,7 +10,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "rankq/half.hpp"
+#include "rankq/formats/half.hpp"
 #include "rankq/detail/platform.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 

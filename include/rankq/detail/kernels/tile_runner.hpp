@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "rankq/kernel_path.hpp"
-#include "rankq/threading.hpp"
+#include "rankq/kernels/kernel_path.hpp"
+#include "rankq/kernels/threading.hpp"
 #include "rankq/detail/kernels/lowrank_dispatch.hpp"
 #include "rankq/detail/kernels/lowrank_layout.hpp"
 #include "rankq/detail/kernels/w4a8_dispatch.hpp"

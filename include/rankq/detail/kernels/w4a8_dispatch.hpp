@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "rankq/detail/platform.hpp"
-#include "rankq/kernel_path.hpp"
+#include "rankq/kernels/kernel_path.hpp"
 #include "rankq/detail/kernels/path_dispatch.hpp"
 #include "rankq/detail/kernels/stream_prefetch.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"

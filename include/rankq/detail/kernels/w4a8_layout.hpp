@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "rankq/activation.hpp"
-#include "rankq/uniform.hpp"
+#include "rankq/formats/activation.hpp"
+#include "rankq/formats/uniform.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace detail {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "rankq/activation.hpp"
+#include "rankq/formats/activation.hpp"
 #include "rankq/error.hpp"
 #include "rankq/io/detail/crc32c.hpp"
 #include "rankq/io/llama_model.hpp"

@@ -14,7 +14,7 @@
 #include "rankq/io/detail/quantized_model_meta.hpp"
 #include "rankq/io/detail/quantized_model_writer.hpp"
 #include "rankq/io/quantized_tensors.hpp"
-#include "rankq/linear.hpp"
+#include "rankq/layers/linear.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace io {
 namespace detail {

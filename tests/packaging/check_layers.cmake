@@ -1,0 +1,52 @@
+# Checks the header layering of include/rankq (docs/kernels.md §9): every #include "rankq/..." of a header must
+# point to its own layer or one below it, and the bottom three layers include neither Eigen nor nlohmann-json.
+#   formats/, detail/            -> formats/, detail/ (not detail/kernels/), error.hpp, version.hpp
+#   kernels/, detail/kernels/    -> the above, kernels/, detail/kernels/
+#   layers/                      -> the above, layers/
+#   algorithms/                  -> anything but layers/ and io/
+#   io/                          -> anything
+# Run: cmake -DRANKQ_INCLUDE_DIR=<repo>/include -P check_layers.cmake
+if(NOT RANKQ_INCLUDE_DIR)
+  message(FATAL_ERROR "check_layers.cmake: pass -DRANKQ_INCLUDE_DIR=<repo>/include")
+endif()
+set(_base "(formats/|detail/[a-z_0-9]+\\.hpp|error\\.hpp|version\\.hpp)")
+set(_kernels "(${_base}|kernels/|detail/kernels/)")
+file(GLOB_RECURSE _headers RELATIVE ${RANKQ_INCLUDE_DIR}/rankq ${RANKQ_INCLUDE_DIR}/rankq/*.hpp ${RANKQ_INCLUDE_DIR}/rankq/*.inl)
+set(_errors "")
+set(_checked 0)
+foreach(h IN LISTS _headers)
+  if(h MATCHES "^(formats/|detail/[^/]+$)")
+    set(_allowed "^${_base}")
+    set(_bottom TRUE)
+  elseif(h MATCHES "^(kernels/|detail/kernels/)")
+    set(_allowed "^${_kernels}")
+    set(_bottom TRUE)
+  elseif(h MATCHES "^layers/")
+    set(_allowed "^(${_kernels}|layers/)")
+    set(_bottom TRUE)
+  elseif(h MATCHES "^algorithms/")
+    set(_allowed "^(${_kernels}|algorithms/)")
+    set(_bottom FALSE)
+  else()
+    continue()  # rankq.hpp, error.hpp, version.hpp and io/ may include anything public
+  endif()
+  math(EXPR _checked "${_checked} + 1")
+  file(STRINGS ${RANKQ_INCLUDE_DIR}/rankq/${h} _lines REGEX "^#include")
+  foreach(line IN LISTS _lines)
+    if(line MATCHES "^#include \"rankq/([^\"]+)\"")
+      set(_target ${CMAKE_MATCH_1})
+      if(NOT _target MATCHES "${_allowed}")
+        string(APPEND _errors "  ${h} includes rankq/${_target}, a higher layer\n")
+      endif()
+    elseif(_bottom AND line MATCHES "^#include <(Eigen|nlohmann)")
+      string(APPEND _errors "  ${h} includes ${CMAKE_MATCH_1}: formats, kernels and layers use only the standard library\n")
+    endif()
+  endforeach()
+endforeach()
+if(_checked LESS 40)
+  message(FATAL_ERROR "check_layers.cmake: found only ${_checked} layered headers under ${RANKQ_INCLUDE_DIR}/rankq")
+endif()
+if(_errors)
+  message(FATAL_ERROR "header layering violated:\n${_errors}")
+endif()
+message(STATUS "header layering: ${_checked} headers checked, no upward include")
