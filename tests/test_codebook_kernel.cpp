@@ -24,12 +24,7 @@ namespace {
 std::set<KernelPath> g_covered;
 [[maybe_unused]] const bool g_coverage_registered = test::register_best_path_coverage("codebook kernels", &g_covered);
 
-std::vector<KernelPath> codebook_paths_under_test() {
-  std::vector<KernelPath> out;
-  for (KernelPath p : test::paths_under_test())
-    if (detail::codebook_path_available(p)) out.push_back(p);
-  return out;
-}
+std::vector<KernelPath> codebook_paths_under_test() { return test::paths_under_test(); }
 
 CodebookWeights fitted(std::size_t N, std::size_t K, unsigned bits, std::size_t group, unsigned rank, bool dq,
                        std::uint64_t seed) {
@@ -170,9 +165,10 @@ TEST(CodebookKernel, TailsNeverReadPastTheirBuffers) {
         const PackedCodebook p = pack_codebook(w);
         std::vector<float> ref(M * N);
         codebook_gemm(x, p, MatrixView<float>(ref.data(), M, N), W4A8Options{KernelPath::scalar, nullptr, nullptr});
-        std::vector<std::int64_t> prefix;
-        std::vector<float> xs;
-        detail::codebook_activation_terms(x, p.geo.group, p.geo.groups, prefix, xs);
+        detail::ActivationTermBuffers terms;
+        const auto t = detail::compute_activation_terms(x, activation_terms(p), terms, KernelPath::scalar, "test");
+        const std::vector<std::int64_t> prefix(t.prefix, t.prefix + M * t.prefix_stride);
+        const std::vector<float> xs(t.group_sums, t.group_sums + M * p.geo.groups);
         auto gw = test::GuardedBuffer::copy_of(p.data.data(), p.data.size());
         auto glut = test::GuardedBuffer::copy_of(p.lut.data(), p.lut.size());
         auto gx = test::GuardedBuffer::copy_of(x.values.data(), M * x.padded);
@@ -229,7 +225,7 @@ TEST(CodebookKernel, RejectsBadArguments) {
   const auto x_bad = quantize_activations(MatrixView<const float>(xv.data(), 2, 48), ActivationFormat{});
   test::expect_invalid([&] { codebook_gemm(x_bad, p, MatrixView<float>(y.data(), 2, 8)); }, "'x'");
   for (KernelPath path : {KernelPath::neon, KernelPath::neon_dotprod, KernelPath::avx512_vnni})
-    if (!path_supported(path) || !detail::codebook_path_available(path))
+    if (!path_supported(path))
       test::expect_invalid([&] { codebook_gemm(x, p, MatrixView<float>(y.data(), 2, 8), W4A8Options{path, nullptr, nullptr}); },
                            "'options.path'");
   const CodebookWeights other = fitted(8, 64, 4, 32, 3, false, 9);

@@ -23,6 +23,7 @@
 #include "rankq/kernels/kernel_path.hpp"
 #include "rankq/kernels/lowrank_kernel.hpp"
 #include "rankq/kernels/lowrank_reference.hpp"
+#include "rankq/kernels/packed_activations.hpp"
 #include "rankq/kernels/reference.hpp"
 #include "rankq/kernels/threading.hpp"
 #include "rankq/kernels/w4a8.hpp"

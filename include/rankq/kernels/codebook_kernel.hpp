@@ -37,13 +37,9 @@ struct PackedCodebook {
   std::size_t size_bytes() const { return data.size() + lut.size(); }
 };
 
-/// Every kernel path usable here that has a codebook kernel, best last.
-inline std::vector<KernelPath> codebook_supported_paths() {
-  std::vector<KernelPath> out;
-  for (KernelPath p : supported_paths())
-    if (detail::codebook_path_available(p)) out.push_back(p);
-  return out;
-}
+/// Every kernel path usable here that has a codebook kernel, best last: all of supported_paths(), since every
+/// path is an instance of the one codebook driver.
+inline std::vector<KernelPath> codebook_supported_paths() { return supported_paths(); }
 
 /// Packs w with its kernel tables kt (make_codebook_kernel_tables(w)).
 inline PackedCodebook pack_codebook(const CodebookWeights& w, const CodebookKernelTables& kt) {
@@ -85,24 +81,23 @@ inline PackedCodebook pack_codebook(const CodebookWeights& w, const CodebookKern
 
 inline PackedCodebook pack_codebook(const CodebookWeights& w) { return pack_codebook(w, make_codebook_kernel_tables(w)); }
 
-/// Y (M x N, row stride y.ld) = X_q (M x K) · Ŵ_Kᵀ (+ o.bias). x must be padded to w.padded. Bit-exact with
-/// codebook_reference_matmul on every path (same integer sums, same float operations in the same order).
-/// o.path must be compiled, supported by this CPU and have a codebook kernel (codebook_supported_paths()).
-inline void codebook_gemm(const QuantizedActivations& x, const PackedCodebook& w, MatrixView<float> y,
-                          const W4A8Options& o = {}) {
-  constexpr const char* fn = "codebook_gemm";
-  detail::check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
-  detail::check_kernel_activation_blocks(x, fn);
-  detail::check_path(o.path, fn);
-  if (!detail::codebook_path_available(o.path))
-    detail::throw_argument(fn, "options.path", std::string("= ") + to_string(o.path) + ": no codebook kernel for this path yet");
-  Workspace temporary;
-  detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
-  const std::size_t prefix_stride = x.padded / detail::kCodebookChunkK + 1;
-  std::int64_t* prefix = scratch.prefix.get(x.rows * prefix_stride);
-  float* xs = scratch.codebook_xs.get(x.rows * w.geo.groups);
-  detail::codebook_activation_terms(x, w.geo.group, w.geo.groups, prefix, xs);
-  detail::CodebookArgs a;
+/// The activation side terms the codebook kernels read for these weights: the float group sums and the
+/// 16-column prefix sums of the codes.
+inline ActivationTerms activation_terms(const PackedCodebook& w) {
+  return ActivationTerms{w.padded, w.geo.group, false, true};
+}
+
+namespace detail {
+inline void check_codebook_call(const QuantizedActivations& x, const PackedCodebook& w, MatrixView<float> y,
+                                KernelPath path, const char* fn) {
+  check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
+  check_kernel_activation_blocks(x, fn);
+  check_path(path, fn);
+}
+
+inline void run_codebook(const QuantizedActivations& x, const ActivationTermsView& t, const PackedCodebook& w,
+                         MatrixView<float> y, const W4A8Options& o) {
+  CodebookArgs a;
   a.packed = w.data.data();
   a.geo = w.geo;
   a.lut = w.lut.data();
@@ -113,16 +108,35 @@ inline void codebook_gemm(const QuantizedActivations& x, const PackedCodebook& w
   a.x_scales = x.scales.data();
   a.x_block = x.block;
   a.x_blocks = x.blocks;
-  a.x_prefix = prefix;
-  a.prefix_stride = prefix_stride;
-  a.xs = xs;
+  a.x_prefix = t.prefix;
+  a.prefix_stride = t.prefix_stride;
+  a.xs = t.group_sums;
   a.y = y.data;
   a.ldy = y.ld;
   a.bias = o.bias;
-  const detail::CodebookArgs* args = &a;  // one pointer captured: the hook's std::function does not allocate
+  const CodebookArgs* args = &a;  // one pointer captured: the hook's std::function does not allocate
   const KernelPath path = o.path;
-  detail::run_tiles(w.tiles, o.parallel,
-                    [args, path](std::size_t t0, std::size_t t1) { detail::codebook_dispatch(path, *args, t0, t1); });
+  run_tiles(w.tiles, o.parallel, [args, path](std::size_t t0, std::size_t t1) { codebook_dispatch(path, *args, t0, t1); });
+}
+}  // namespace detail
+
+/// Y (M x N, row stride y.ld) = X_q (M x K) · Ŵ_Kᵀ (+ o.bias). x must be padded to w.padded. Bit-exact with
+/// codebook_reference_matmul on every path (same integer sums, same float operations in the same order).
+inline void codebook_gemm(const QuantizedActivations& x, const PackedCodebook& w, MatrixView<float> y,
+                          const W4A8Options& o = {}) {
+  constexpr const char* fn = "codebook_gemm";
+  detail::check_codebook_call(x, w, y, o.path, fn);
+  Workspace temporary;
+  detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
+  detail::run_codebook(x, detail::compute_activation_terms(x, activation_terms(w), scratch.terms, o.path, fn), w, y, o);
+}
+
+/// codebook_gemm on activations packed with activation_terms(w): no activation term is computed again.
+inline void codebook_gemm(const PackedActivations& x, const PackedCodebook& w, MatrixView<float> y,
+                          const W4A8Options& o = {}) {
+  constexpr const char* fn = "codebook_gemm";
+  detail::check_codebook_call(x.quantized(), w, y, o.path, fn);
+  detail::run_codebook(x.quantized(), x.terms_for(activation_terms(w), fn), w, y, o);
 }
 
 RANKQ_NAMESPACE_END  // namespace rankq

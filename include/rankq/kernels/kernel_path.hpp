@@ -119,4 +119,11 @@ inline KernelPath best_supported_path() {
   return best;
 }
 
+namespace detail {
+inline void check_path(KernelPath p, const char* fn, const char* argument = "options.path") {
+  if (!path_compiled(p)) throw_argument(fn, argument, std::string("= ") + to_string(p) + ": not compiled into this binary");
+  if (!path_supported(p)) throw_argument(fn, argument, std::string("= ") + to_string(p) + ": not supported by this CPU");
+}
+}  // namespace detail
+
 RANKQ_NAMESPACE_END  // namespace rankq

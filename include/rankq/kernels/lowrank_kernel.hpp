@@ -180,6 +180,38 @@ inline PackedLowRank pack_lowrank(const LowRankCorrection& c) {
   return pack_lowrank(c.a_t, c.b_t);
 }
 
+namespace detail {
+inline void check_lqer_call(const QuantizedActivations& x, const PackedW4& w, const PackedLowRank& lr, MatrixView<float> y,
+                            KernelPath path, const char* fn) {
+  if (lr.in_features != w.cols || lr.out_features != w.rows)
+    throw_argument(fn, "lr", "is a correction for " + std::to_string(lr.out_features) + "x" +
+                                 std::to_string(lr.in_features) + " weights but w is " + std::to_string(w.rows) + "x" +
+                                 std::to_string(w.cols));
+  check_lowrank_shapes(x, lr, fn);
+  check_w4a8_call(x, w, y, path, fn);
+}
+
+/// lqer_gemm on activation side terms `terms` (checked arguments).
+inline void run_lqer(const QuantizedActivations& x, const ActivationTermsView& terms, const PackedW4& w,
+                     const PackedLowRank& lr, MatrixView<float> y, const W4A8Options& o, KernelScratch& scratch) {
+  // Stages 1-2 (tiny: k x K and M x k): t = x·A, t_q = Q(t).
+  float* t = scratch.lowrank_t.get(x.rows * lr.rank);
+  QuantizedActivations& t_q = scratch.lowrank_tq;
+  lowrank_project(x, lr, o.path, o.parallel, t, t_q, scratch);
+  // Stage 3 is the W4A8 driver's declared fused epilogue (tile_runner.hpp): after each block of W4A8 tiles, the
+  // same tiles of Bᵀ add (+ u) + bias to the rows just written. A block is as many tiles as make ~256 KiB of
+  // outputs (at least 8), so the correction re-reads them from L2; at M = 1 that is a thread's whole range:
+  // switching between the W4A8 and Bᵀ streams every few tiles measured 4-5 % of the decode time slower from DRAM
+  // (docs/lqer.md §8). Any partition gives the same y: the per-row arithmetic does not depend on it.
+  const LowRankPass pass(lr.b_t, t_q, y.data, y.ld, true, o.bias, scratch, 1);
+  constexpr std::size_t kFuseOutputBytes = std::size_t(256) << 10;
+  const LowRankEpilogue epilogue{&pass.args,
+                                 std::max<std::size_t>(8, kFuseOutputBytes / (x.rows * kTileRows * sizeof(float)))};
+  // The bias comes last, with u.
+  run_w4a8(w4a8_args(x, terms, w, y, o.path, nullptr), w.tiles, o.path, o.parallel, &epilogue);
+}
+}  // namespace detail
+
 /// Y (M x N) = x_q·W_qᵀ + u + bias with u = (Q(x_q·A))·B, the correction added unrounded (float): exactly the
 /// semantics of lqer_reference_matmul(..., requantize_output = false). Per path: the W4A8 part is w4a8_gemm's
 /// (integer parts exact, float epilogue within rounding); t = x_q·A, t_q and u are bit-identical to the reference
@@ -188,31 +220,22 @@ inline PackedLowRank pack_lowrank(const LowRankCorrection& c) {
 inline void lqer_gemm(const QuantizedActivations& x, const PackedW4& w, const PackedLowRank& lr, MatrixView<float> y,
                       const W4A8Options& o = {}) {
   constexpr const char* fn = "lqer_gemm";
-  if (lr.in_features != w.cols || lr.out_features != w.rows)
-    detail::throw_argument(fn, "lr", "is a correction for " + std::to_string(lr.out_features) + "x" +
-                                         std::to_string(lr.in_features) + " weights but w is " + std::to_string(w.rows) +
-                                         "x" + std::to_string(w.cols));
-  detail::check_lowrank_shapes(x, lr, fn);
-  detail::check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
-  detail::check_kernel_activation_blocks(x, fn);
-  detail::check_path(o.path, fn);
+  detail::check_lqer_call(x, w, lr, y, o.path, fn);
   Workspace temporary;
   detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
-  // Stages 1-2 (tiny: k x K and M x k): t = x·A, t_q = Q(t).
-  float* t = scratch.lowrank_t.get(x.rows * lr.rank);
-  QuantizedActivations& t_q = scratch.lowrank_tq;
-  detail::lowrank_project(x, lr, o.path, o.parallel, t, t_q, scratch);
-  // Stage 3 is the W4A8 driver's declared fused epilogue (tile_runner.hpp): after each block of W4A8 tiles, the
-  // same tiles of Bᵀ add (+ u) + bias to the rows just written. A block is as many tiles as make ~256 KiB of
-  // outputs (at least 8), so the correction re-reads them from L2; at M = 1 that is a thread's whole range:
-  // switching between the W4A8 and Bᵀ streams every few tiles measured 4-5 % of the decode time slower from DRAM
-  // (docs/lqer.md §8). Any partition gives the same y: the per-row arithmetic does not depend on it.
-  const detail::LowRankPass pass(lr.b_t, t_q, y.data, y.ld, true, o.bias, scratch, 1);
-  constexpr std::size_t kFuseOutputBytes = std::size_t(256) << 10;
-  const detail::LowRankEpilogue epilogue{
-      &pass.args, std::max<std::size_t>(8, kFuseOutputBytes / (x.rows * detail::kTileRows * sizeof(float)))};
-  const detail::W4A8Args a = detail::w4a8_args(x, w, y, o.path, nullptr, scratch);  // the bias comes last, with u
-  detail::run_w4a8(a, w.tiles, o.path, o.parallel, &epilogue);
+  const auto terms = detail::compute_activation_terms(x, activation_terms(w), scratch.terms, o.path, fn);
+  detail::run_lqer(x, terms, w, lr, y, o, scratch);
+}
+
+/// lqer_gemm on activations packed with activation_terms(w): no activation term is computed again.
+inline void lqer_gemm(const PackedActivations& x, const PackedW4& w, const PackedLowRank& lr, MatrixView<float> y,
+                      const W4A8Options& o = {}) {
+  constexpr const char* fn = "lqer_gemm";
+  detail::check_lqer_call(x.quantized(), w, lr, y, o.path, fn);
+  const auto terms = x.terms_for(activation_terms(w), fn);
+  Workspace temporary;
+  detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
+  detail::run_lqer(x.quantized(), terms, w, lr, y, o, scratch);
 }
 
 /// Float activations in: quantizes X with `format` on o.path (into `scratch`, reused across calls), then lqer_gemm.

@@ -15,6 +15,7 @@
 #include "rankq/error.hpp"
 #include "rankq/formats/half.hpp"
 #include "rankq/kernels/kernel_path.hpp"
+#include "rankq/kernels/packed_activations.hpp"
 #include "rankq/formats/matrix.hpp"
 #include "rankq/kernels/threading.hpp"
 #include "rankq/kernels/workspace.hpp"
@@ -23,7 +24,6 @@
 #include "rankq/detail/kernels/scalar_primitives.hpp"
 #include "rankq/detail/kernels/tile_runner.hpp"
 #include "rankq/detail/kernels/w4a8_dispatch.hpp"
-#include "rankq/detail/kernels/activation_paths.hpp"
 
 RANKQ_NAMESPACE_BEGIN
 
@@ -90,21 +90,17 @@ struct W4A8Options {
   Workspace* workspace = nullptr;           ///< the caller's reusable scratch; null: a temporary one per call
 };
 
-namespace detail {
-inline void check_path(KernelPath p, const char* fn) {
-  if (!path_compiled(p)) throw_argument(fn, "options.path", std::string("= ") + to_string(p) + ": not compiled into this binary");
-  if (!path_supported(p)) throw_argument(fn, "options.path", std::string("= ") + to_string(p) + ": not supported by this CPU");
+/// The activation side terms the W4A8 kernels read for these weights, on every path: the float group sums (the
+/// offset term) and, for symmetric weights, the integer group sums (the folded zero point of the VNNI prefill).
+inline ActivationTerms activation_terms(const PackedW4& w) {
+  return ActivationTerms{w.padded, w.geo.group, !w.geo.has_offsets, false};
 }
-}  // namespace detail
 
 namespace detail {
-/// The arguments of a W4A8 call (shapes checked by the caller), side terms computed into `scratch`.
-inline W4A8Args w4a8_args(const QuantizedActivations& x, const PackedW4& w, MatrixView<float> y, KernelPath path,
-                          const float* bias, KernelScratch& scratch) {
+/// The arguments of a W4A8 call (shapes checked by the caller) on activation side terms `t`.
+inline W4A8Args w4a8_args(const QuantizedActivations& x, const ActivationTermsView& t, const PackedW4& w,
+                          MatrixView<float> y, KernelPath path, const float* bias) {
   W4A8Args a;
-  // Float group sums of the dequantized activations (the offset term), shared by every row.
-  float* xsum = scratch.group_sums.get(x.rows * w.geo.groups);
-  activation_group_sums(x, w.geo.group, w.geo.groups, xsum, path);
   a.packed = w.data.data();
   a.geo = w.geo;
   a.scale_type = w.scale_type;
@@ -116,25 +112,21 @@ inline W4A8Args w4a8_args(const QuantizedActivations& x, const PackedW4& w, Matr
   a.x_scales = x.scales.data();
   a.x_block = x.block;
   a.x_blocks = x.blocks;
-  a.xsum = xsum;
+  a.xsum = t.group_sums;
   a.y = y.data;
   a.ldy = y.ld;
   a.bias = bias;
   // Symmetric weights x per-token activations: exact integer group sums for the folded zero point (the avx512vnni
   // path; the others subtract z·xsum in float).
-  if (!w.geo.has_offsets && x.blocks == 1 && path == KernelPath::avx512_vnni) {
-    std::int32_t* xqsum = scratch.group_qsums.get(x.rows * w.geo.groups);
-    for (std::size_t m = 0; m < x.rows; ++m) {
-      const std::int8_t* q = x.values.data() + m * x.padded;
-      for (std::size_t g = 0; g < w.geo.groups; ++g) {
-        std::int32_t c = 0;
-        for (std::size_t k = g * w.geo.group; k < (g + 1) * w.geo.group; ++k) c += q[k];
-        xqsum[m * w.geo.groups + g] = c;
-      }
-    }
-    a.xqsum = xqsum;
-  }
+  if (!w.geo.has_offsets && x.blocks == 1 && path == KernelPath::avx512_vnni) a.xqsum = t.group_qsums;
   return a;
+}
+
+inline void check_w4a8_call(const QuantizedActivations& x, const PackedW4& w, MatrixView<float> y, KernelPath path,
+                            const char* fn) {
+  check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
+  check_kernel_activation_blocks(x, fn);
+  check_path(path, fn);
 }
 }  // namespace detail
 
@@ -142,13 +134,19 @@ inline W4A8Args w4a8_args(const QuantizedActivations& x, const PackedW4& w, Matr
 /// Integer parts equal reference_matmul exactly on every path; the float epilogue may differ in rounding.
 inline void w4a8_gemm(const QuantizedActivations& x, const PackedW4& w, MatrixView<float> y, const W4A8Options& o = {}) {
   constexpr const char* fn = "w4a8_gemm";
-  detail::check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
-  detail::check_kernel_activation_blocks(x, fn);
-  detail::check_path(o.path, fn);
+  detail::check_w4a8_call(x, w, y, o.path, fn);
   Workspace temporary;
   detail::KernelScratch& scratch = (o.workspace ? *o.workspace : temporary).kernel_scratch();
-  const detail::W4A8Args a = detail::w4a8_args(x, w, y, o.path, o.bias, scratch);
-  detail::run_w4a8(a, w.tiles, o.path, o.parallel);
+  const auto t = detail::compute_activation_terms(x, activation_terms(w), scratch.terms, o.path, fn);
+  detail::run_w4a8(detail::w4a8_args(x, t, w, y, o.path, o.bias), w.tiles, o.path, o.parallel);
+}
+
+/// w4a8_gemm on activations packed with activation_terms(w): no activation term is computed again.
+inline void w4a8_gemm(const PackedActivations& x, const PackedW4& w, MatrixView<float> y, const W4A8Options& o = {}) {
+  constexpr const char* fn = "w4a8_gemm";
+  detail::check_w4a8_call(x.quantized(), w, y, o.path, fn);
+  const auto t = x.terms_for(activation_terms(w), fn);
+  detail::run_w4a8(detail::w4a8_args(x.quantized(), t, w, y, o.path, o.bias), w.tiles, o.path, o.parallel);
 }
 
 /// quantize_activations (activation.hpp) on a kernel path: the same codes and scales bit for bit, vectorized.

@@ -9,25 +9,23 @@
 
 #include "rankq/formats/activation.hpp"
 #include "rankq/formats/matrix.hpp"
+#include "rankq/kernels/packed_activations.hpp"
 #include "rankq/detail/grow_buffer.hpp"
+#include "rankq/detail/kernels/activation_terms.hpp"
 
 RANKQ_NAMESPACE_BEGIN
 
 namespace detail {
 /// The side terms and intermediates the kernels compute on the calling thread before they fan out.
 struct KernelScratch {
-  GrowBuffer<float> group_sums;            ///< w4a8: Σ of dequantized activations per token and group
-  GrowBuffer<std::int32_t> group_qsums;    ///< w4a8 (avx512vnni, folded zero point): Σ q per token and group
-  GrowBuffer<std::int64_t> prefix;         ///< codebook: prefix sums of q per 16 columns
-  GrowBuffer<float> codebook_xs;           ///< codebook: per token and group activation term
+  ActivationTermBuffers terms;             ///< the side terms of QuantizedActivations inputs (activation_terms.hpp)
   GrowBuffer<float> lowrank_t;             ///< low-rank: t = x·A (M x k)
   QuantizedActivations lowrank_tq;         ///< low-rank: Q(t)
   GrowBuffer<float> chunk_scales[2];       ///< low-rank: activation scale per 16-chunk, stage 1 and stage 3
   GrowBuffer<std::int32_t> chunk_sums[2];  ///< low-rank: Σ q per 16-chunk, stage 1 and stage 3
 
   std::size_t capacity_bytes() const {
-    std::size_t b = group_sums.capacity_bytes() + group_qsums.capacity_bytes() + prefix.capacity_bytes() +
-                    codebook_xs.capacity_bytes() + lowrank_t.capacity_bytes() + lowrank_tq.values.size_bytes() +
+    std::size_t b = terms.capacity_bytes() + lowrank_t.capacity_bytes() + lowrank_tq.values.size_bytes() +
                     lowrank_tq.scales.size_bytes();
     for (int i = 0; i < 2; ++i) b += chunk_scales[i].capacity_bytes() + chunk_sums[i].capacity_bytes();
     return b;
@@ -49,16 +47,16 @@ class Workspace {
   Workspace& operator=(Workspace&&) = default;
 
   /// Bytes held (for an engine's memory accounting).
-  std::size_t capacity_bytes() const { return scratch_.capacity_bytes() + activations_.values.size_bytes() + activations_.scales.size_bytes(); }
+  std::size_t capacity_bytes() const { return scratch_.capacity_bytes() + activations_.capacity_bytes(); }
 
   /// For the kernels (rankq::detail): the calling thread's side terms.
   detail::KernelScratch& kernel_scratch() { return scratch_; }
-  /// The quantized activations of the float-input entry points (w4a8_linear, lqer_linear, Linear::forward).
-  QuantizedActivations& activations() { return activations_; }
+  /// The packed activations of Linear::forward (pack_activations).
+  PackedActivations& activations() { return activations_; }
 
  private:
   detail::KernelScratch scratch_;
-  QuantizedActivations activations_;
+  PackedActivations activations_;
 };
 
 RANKQ_NAMESPACE_END  // namespace rankq

@@ -16,19 +16,20 @@
 #include <utility>
 #include <vector>
 
-#include "rankq/formats/activation.hpp"
-#include "rankq/kernels/codebook_kernel.hpp"
-#include "rankq/layers/detail/packed_checks.hpp"
 #include "rankq/error.hpp"
-#include "rankq/kernels/kernel_path.hpp"
-#include "rankq/kernels/lowrank_kernel.hpp"
+#include "rankq/formats/activation.hpp"
 #include "rankq/formats/matrix.hpp"
 #include "rankq/formats/mxint.hpp"
+#include "rankq/formats/uniform.hpp"
+#include "rankq/kernels/codebook_kernel.hpp"
+#include "rankq/kernels/kernel_path.hpp"
+#include "rankq/kernels/lowrank_kernel.hpp"
+#include "rankq/kernels/packed_activations.hpp"
 #include "rankq/kernels/reference.hpp"
 #include "rankq/kernels/threading.hpp"
-#include "rankq/formats/uniform.hpp"
 #include "rankq/kernels/w4a8.hpp"
 #include "rankq/kernels/workspace.hpp"
+#include "rankq/layers/detail/packed_checks.hpp"
 
 RANKQ_NAMESPACE_BEGIN
 
@@ -104,8 +105,6 @@ class Linear {
     constexpr const char* fn = "Linear::from_packed_codebook";
     detail::check_packed(w, fn, "w");
     Linear l(LinearKind::codebook, w.rows, w.cols, std::move(o), fn);
-    if (!detail::codebook_path_available(l.opt_.path))
-      detail::throw_argument(fn, "o.path", std::string("= ") + to_string(l.opt_.path) + ": no codebook kernel for this path");
     l.codebook_ = std::move(w);
     l.keep_alive_ = std::move(keep_alive);
     return l;
@@ -141,8 +140,6 @@ class Linear {
   static Linear from_codebook(const CodebookWeights& w, LinearOptions o = {}) {
     constexpr const char* fn = "Linear::from_codebook";
     Linear l(LinearKind::codebook, w.rows, w.cols, std::move(o), fn);
-    if (!detail::codebook_path_available(l.opt_.path))
-      detail::throw_argument(fn, "o.path", std::string("= ") + to_string(l.opt_.path) + ": no codebook kernel for this path");
     l.codebook_ = pack_codebook(w);
     return l;
   }
@@ -167,6 +164,10 @@ class Linear {
   const PackedW4& packed_w4() const { return w4_; }
   const PackedLowRank& packed_lowrank() const { return lowrank_; }
   const PackedCodebook& packed_codebook() const { return codebook_; }
+  /// The side terms forward packs with the activations (pack_activations), for an engine that packs them itself.
+  ActivationTerms activation_terms() const {
+    return kind_ == LinearKind::codebook ? rankq::activation_terms(codebook_) : rankq::activation_terms(w4_);
+  }
 
   /// y (M x N, row stride y.ld) = Q(x) (M x K) · Ŵᵀ (+ correction) (+ bias): the same results as the layer's
   /// kernel function (w4a8_linear / lqer_linear / codebook_gemm) on path(). After the first call with a given M
@@ -187,9 +188,9 @@ class Linear {
     o.parallel = ctx.parallel();
     o.bias = opt_.bias.empty() ? nullptr : opt_.bias.data();
     o.workspace = &ws;
-    QuantizedActivations& xq = ws.activations();
-    const std::size_t padded = kind_ == LinearKind::codebook ? codebook_.padded : w4_.padded;
-    quantize_activations(x, opt_.activation, xq, padded, opt_.path);
+    // One activation-preparation step: codes, scales and every side term the kernel reads, in one pass per row.
+    PackedActivations& xq = ws.activations();
+    pack_activations(x, opt_.activation, activation_terms(), xq, opt_.path);
     switch (kind_) {
       case LinearKind::w4a8: return w4a8_gemm(xq, w4_, y, o);
       case LinearKind::lqer: return lqer_gemm(xq, w4_, lowrank_, y, o);

@@ -1,5 +1,5 @@
 // rankq/detail/kernels/activation_driver.inl — THE activation driver: int8 / MXINT8 quantization of activation rows
-// and the group sums of the W4A8 offset term, written once on the path's primitives (abs_max, quantize_scaled,
+// and the side terms the packed-weight kernels read (group sums, 16-column prefix sums), written once on the path's primitives (abs_max, quantize_scaled,
 // quantize_pow2, segment_sum in the path's namespace: quantize_act_<isa>.hpp) and compiled once per path by
 // re-inclusion, like w4a8_driver.inl. Every path gives the codes and scales of detail::quantize_act_block bit for
 // bit (and its error messages), and the same group sums.
@@ -38,34 +38,63 @@ RANKQ_DRIVER_INLINE float quantize_block(const float* x, std::size_t n, const Ac
   return amax / 127.0f;
 }
 
-/// Quantizes every row of x into `out` (already shaped by prepare_quantized_activations).
-RANKQ_DRIVER_KERNEL void run_quantize_rows(Isa, MatrixView<const float> x, const ActivationFormat& f,
-                                           QuantizedActivations& out, const char* function) {
-  for (std::size_t m = 0; m < x.rows; ++m) {
-    std::int8_t* q = out.values.data() + m * out.padded;
-    for (std::size_t b = 0; b < out.blocks; ++b) {
-      const std::size_t k0 = b * out.block, k1 = std::min(x.cols, k0 + out.block);
-      out.scales[m * out.blocks + b] = k1 > k0 ? quantize_block(x.row(m) + k0, k1 - k0, f, q + k0, function, m) : 0.0f;
+/// Quantizes row m of x into `out` (already shaped by prepare_quantized_activations), zeroing its padding.
+RANKQ_DRIVER_INLINE void quantize_row(MatrixView<const float> x, const ActivationFormat& f, QuantizedActivations& out,
+                                      std::size_t m, const char* function) {
+  std::int8_t* q = out.values.data() + m * out.padded;
+  for (std::size_t b = 0; b < out.blocks; ++b) {
+    const std::size_t k0 = b * out.block, k1 = std::min(x.cols, k0 + out.block);
+    out.scales[m * out.blocks + b] = k1 > k0 ? quantize_block(x.row(m) + k0, k1 - k0, f, q + k0, function, m) : 0.0f;
+  }
+  std::memset(q + x.cols, 0, out.padded - x.cols);
+}
+
+/// The side terms of row m (docs/kernels.md §8.1). With a prefix: exact sums of each 16-column chunk, summed up;
+/// then per group, segment by segment (a segment = the part of the group under one activation scale),
+/// s = fma(scale, Σ_seg q, s) in order and Σ q. Integer sums are exact, so every path gives the same bits.
+RANKQ_DRIVER_INLINE void side_terms_row(const QuantizedActivations& x, std::size_t m, const ActivationTermsOut& t) {
+  const std::int8_t* q = x.row(m);
+  std::int64_t* p = t.prefix ? t.prefix + m * t.prefix_stride : nullptr;
+  if (p) {
+    p[0] = 0;
+    for (std::size_t c = 0; c + 1 < t.prefix_stride; ++c)
+      p[c + 1] = p[c] + segment_sum(q + c * kActivationChunk, kActivationChunk);
+  }
+  for (std::size_t g = 0; g < t.groups; ++g) {
+    float s = 0.0f;
+    std::int32_t qs = 0;
+    const std::size_t g_end = (g + 1) * t.group;
+    for (std::size_t k = g * t.group; k < g_end;) {
+      const std::size_t b = k / x.block, seg_end = std::min(g_end, (b + 1) * x.block);
+      const std::int32_t seg = p ? static_cast<std::int32_t>(p[seg_end / kActivationChunk] - p[k / kActivationChunk])
+                                 : segment_sum(q + k, seg_end - k);
+      s = std::fma(x.scale(m, b), static_cast<float>(seg), s);
+      qs += seg;
+      k = seg_end;
     }
-    std::memset(q + x.cols, 0, out.padded - x.cols);
+    t.group_sums[m * t.groups + g] = s;
+    if (t.group_qsums) t.group_qsums[m * t.groups + g] = qs;
   }
 }
 
-/// xsum[m·groups + g] = Σ_seg a_seg · Σ_{k in seg} q[m][k]: exact integer sums, then one fma per segment in
-/// order, so every path and every compiler flag gives the same bits. Groups are multiples of 16 K.
-RANKQ_DRIVER_KERNEL void run_group_sums(Isa, const QuantizedActivations& x, std::size_t group, std::size_t groups,
-                                        float* xsum) {
-  for (std::size_t m = 0; m < x.rows; ++m)
-    for (std::size_t g = 0; g < groups; ++g) {
-      float s = 0.0f;
-      const std::size_t g_end = (g + 1) * group;
-      for (std::size_t k = g * group; k < g_end;) {
-        const std::size_t b = k / x.block, seg_end = std::min(g_end, (b + 1) * x.block);
-        s = std::fma(x.scale(m, b), static_cast<float>(segment_sum(x.row(m) + k, seg_end - k)), s);
-        k = seg_end;
-      }
-      xsum[m * groups + g] = s;
-    }
+/// Quantizes every row of x into `out`.
+RANKQ_DRIVER_KERNEL void run_quantize_rows(Isa, MatrixView<const float> x, const ActivationFormat& f,
+                                           QuantizedActivations& out, const char* function) {
+  for (std::size_t m = 0; m < x.rows; ++m) quantize_row(x, f, out, m, function);
+}
+
+/// The side terms of every row of already quantized activations.
+RANKQ_DRIVER_KERNEL void run_side_terms(Isa, const QuantizedActivations& x, const ActivationTermsOut& t) {
+  for (std::size_t m = 0; m < x.rows; ++m) side_terms_row(x, m, t);
+}
+
+/// The LHS quant-pack: each row quantized, then its side terms computed while its codes are in L1.
+RANKQ_DRIVER_KERNEL void run_pack_rows(Isa, MatrixView<const float> x, const ActivationFormat& f,
+                                       QuantizedActivations& out, const ActivationTermsOut& t, const char* function) {
+  for (std::size_t m = 0; m < x.rows; ++m) {
+    quantize_row(x, f, out, m, function);
+    side_terms_row(out, m, t);
+  }
 }
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail::RANKQ_DRIVER_NAMESPACE

@@ -1,6 +1,6 @@
 // rankq/detail/kernels/activation_paths.hpp — the activation-side work of a kernel call on a path: int8
-// quantization (bit-identical on every path) and the group sums of the W4A8 offset term, through the one
-// activation driver (activation_driver.inl) compiled per instruction set.
+// quantization (bit-identical on every path) and the side terms the kernels read (activation_terms.hpp), through
+// the one activation driver (activation_driver.inl) compiled per instruction set.
 #pragma once
 
 #include "rankq/detail/abi.hpp"
@@ -15,6 +15,7 @@
 #include "rankq/formats/activation.hpp"
 #include "rankq/kernels/kernel_path.hpp"
 #include "rankq/detail/platform.hpp"
+#include "rankq/detail/kernels/activation_terms.hpp"
 #include "rankq/detail/kernels/path_dispatch.hpp"
 #include "rankq/detail/kernels/quantize_act_scalar.hpp"
 #if RANKQ_X86_PATHS
@@ -57,10 +58,16 @@ inline void quantize_activation_rows(MatrixView<const float> x, const Activation
   dispatch_isa(path, fn, "activation", [&](auto isa) { run_quantize_rows(isa, x, f, out, fn); });
 }
 
-/// xsum[m·groups + g] = Σ_seg a_seg · Σ_{k in seg} q[m][k] (activation_driver.inl), the same bits on every path.
-inline void activation_group_sums(const QuantizedActivations& x, std::size_t group, std::size_t groups, float* xsum,
-                                  KernelPath path) {
-  dispatch_isa(path, "w4a8_gemm", "activation", [&](auto isa) { run_group_sums(isa, x, group, groups, xsum); });
+/// The side terms of already quantized activations (activation_driver.inl): the same bits on every path.
+inline void activation_side_terms(const QuantizedActivations& x, const ActivationTermsOut& t, KernelPath path,
+                                  const char* fn) {
+  dispatch_isa(path, fn, "activation", [&](auto isa) { run_side_terms(isa, x, t); });
+}
+
+/// Quantizes x into `out` (shaped by prepare_quantized_activations) and writes its side terms, row by row.
+inline void pack_activation_rows(MatrixView<const float> x, const ActivationFormat& f, QuantizedActivations& out,
+                                 const ActivationTermsOut& t, KernelPath path, const char* fn) {
+  dispatch_isa(path, fn, "activation", [&](auto isa) { run_pack_rows(isa, x, f, out, t, fn); });
 }
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail

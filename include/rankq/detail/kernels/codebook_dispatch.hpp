@@ -19,9 +19,6 @@
 
 RANKQ_NAMESPACE_BEGIN namespace detail {
 
-/// Does `p` have a codebook kernel in this build? Every compiled path has one (the shared driver).
-constexpr bool codebook_path_available(KernelPath p) { return path_compiled(p); }
-
 inline void codebook_dispatch(KernelPath p, const CodebookArgs& a, std::size_t t0, std::size_t t1) {
   dispatch_isa(p, "codebook_gemm", "codebook", [&](auto isa) { run_codebook_tiles(isa, a, t0, t1); });
 }

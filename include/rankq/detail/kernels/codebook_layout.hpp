@@ -59,42 +59,5 @@ inline std::int32_t codebook_segment_sum(const CodebookArgs& a, std::size_t m, s
   return static_cast<std::int32_t>(p[k1 / kCodebookChunkK] - p[k0 / kCodebookChunkK]);
 }
 
-/// The per-call activation terms: prefix sums of q_x per 16 columns, and per token and group
-/// xs = fma(a_seg, float(Σ_seg q_x), xs) over the group's segments — computed once, in scalar code, for all paths.
-/// prefix: x.rows · (x.padded / 16 + 1) values, xs: x.rows · groups values, every one written.
-inline void codebook_activation_terms(const QuantizedActivations& x, std::size_t group, std::size_t groups,
-                                      std::int64_t* prefix, float* xs) {
-  const std::size_t stride = x.padded / kCodebookChunkK + 1;
-  for (std::size_t m = 0; m < x.rows; ++m) {
-    const std::int8_t* q = x.row(m);
-    std::int64_t* p = prefix + m * stride;
-    p[0] = 0;
-    for (std::size_t c = 0; c + 1 < stride; ++c) {
-      std::int64_t s = 0;
-      for (std::size_t j = 0; j < kCodebookChunkK; ++j) s += q[c * kCodebookChunkK + j];
-      p[c + 1] = p[c] + s;
-    }
-    for (std::size_t g = 0; g < groups; ++g) {
-      float acc = 0.0f;
-      const std::size_t g_end = (g + 1) * group;
-      for (std::size_t k = g * group; k < g_end;) {
-        const std::size_t b = k / x.block;
-        const std::size_t seg_end = std::min(g_end, (b + 1) * x.block);
-        const auto sum = static_cast<std::int32_t>(p[seg_end / kCodebookChunkK] - p[k / kCodebookChunkK]);
-        acc = std::fma(x.scale(m, b), static_cast<float>(sum), acc);
-        k = seg_end;
-      }
-      xs[m * groups + g] = acc;
-    }
-  }
-}
-
-inline void codebook_activation_terms(const QuantizedActivations& x, std::size_t group, std::size_t groups,
-                                      std::vector<std::int64_t>& prefix, std::vector<float>& xs) {
-  prefix.resize(x.rows * (x.padded / kCodebookChunkK + 1));
-  xs.resize(x.rows * groups);
-  codebook_activation_terms(x, group, groups, prefix.data(), xs.data());
-}
-
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail
