@@ -4,9 +4,14 @@
 
 #include <benchmark/benchmark.h>
 
+#include <rankq/kernels/kernel_path.hpp>
+
 #include <algorithm>
 #include <cstddef>
+#include <cstdio>
+#include <fstream>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace rankq::bench {
@@ -42,7 +47,27 @@ inline void set_counters(benchmark::State& st, double bytes, double ops) {
 
 /// The end of every benchmark binary's main(), after its benchmarks are registered: Google Benchmark's own
 /// argument handling (unknown flags are an error), the run, and shutdown. Returns main's exit code.
+/// The CPU the numbers belong to, in every report's context (console header and JSON "context"): /proc/cpuinfo's
+/// model name (VMs often say only "AMD EPYC"), CPUID family/model, the best kernel path and the page-ahead default.
+inline void add_cpu_context() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "unknown";
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  const auto& f = rankq::detail::cpu_features();
+  char fm[64];
+  std::snprintf(fm, sizeof fm, "family 0x%x model 0x%x", f.family, f.model);
+  benchmark::AddCustomContext("cpu_model", model);
+  benchmark::AddCustomContext("cpu_family_model", fm);
+  benchmark::AddCustomContext("best_path", rankq::to_string(rankq::best_supported_path()));
+  benchmark::AddCustomContext("page_ahead_default", rankq::page_ahead_hint() ? "on" : "off");
+}
+
 inline int run_registered_benchmarks(int argc, char** argv) {
+  add_cpu_context();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -78,8 +78,12 @@ const DenseSet& dense_set(std::size_t N, std::size_t K) {
 // ---- benchmarks --------------------------------------------------------------------------------------------
 
 /// w4a8_linear: float activations in (quantized per call, per token int8), float outputs; weights rotate.
-void bm_w4a8(benchmark::State& st, KernelPath path, std::size_t group, std::size_t M, Shape s, std::size_t threads) {
+/// page_ahead: -1 = the library's default for this CPU (page_ahead_hint()), 0 / 1 = forced off / on.
+void bm_w4a8(benchmark::State& st, KernelPath path, std::size_t group, std::size_t M, Shape s, std::size_t threads,
+             int page_ahead = -1) {
   if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
+  const bool default_hint = page_ahead_hint();
+  if (page_ahead >= 0) set_page_ahead_hint(page_ahead == 1);
   const PackedSet& w = packed_set(s.N, s.K, group);
   const auto x = activations(M, s.K);
   std::vector<float> y(M * s.N);
@@ -94,6 +98,7 @@ void bm_w4a8(benchmark::State& st, KernelPath path, std::size_t group, std::size
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
+  set_page_ahead_hint(default_hint);
   set_counters(st, double(w.copies[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
 }
 
@@ -217,6 +222,12 @@ void register_benchmarks(bool full) {
           }
       }
     }
+  // The page-ahead hint forced off and on (its default depends on the CPU: docs/kernels.md §3), decode only.
+  for (KernelPath p : paths)
+    for (int on : {0, 1})
+      add("w4a8-page-ahead:" + std::string(on ? "on/" : "off/") + to_string(p) + "/" + shape_name(1, headline) +
+              "/threads:1",
+          [=](auto& st) { bm_w4a8(st, p, kMainGroup, 1, headline, 1, on); });
   for (const Shape& s : kShapes) {
     if (!full && (s.N != headline.N || s.K != headline.K)) continue;
     for (std::size_t M : kTokenCounts) {

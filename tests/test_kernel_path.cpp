@@ -28,3 +28,15 @@ TEST(KernelPath, SupportedPathsAreConsistent) {
   EXPECT_EQ(paths.size(), 1u);
 #endif
 }
+
+TEST(KernelPath, PageAheadHintDefaultsByCpuAndCanBeSwitched) {
+  const auto& f = detail::cpu_features();
+  EXPECT_EQ(page_ahead_hint(), f.amd && f.family >= 0x1Au) << "on by default only on AMD family 0x1A (Zen 5)";
+  std::printf("cpu: %s family 0x%x model 0x%x, page-ahead hint %s\n", f.amd ? "AMD" : "not AMD", f.family, f.model,
+              page_ahead_hint() ? "on" : "off");
+  const bool was = page_ahead_hint();
+  set_page_ahead_hint(!was);
+  EXPECT_EQ(page_ahead_hint(), !was);
+  set_page_ahead_hint(was);
+  EXPECT_EQ(page_ahead_hint(), was);
+}

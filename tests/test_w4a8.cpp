@@ -265,13 +265,18 @@ TEST(W4A8, ThreadedResultsEqualSingleThreaded) {
         b = e;
       }
     };
+    const bool hint = page_ahead_hint();
     for (KernelPath p : test::paths_under_test()) {
-      std::vector<float> y1(M * 333), y2(M * 333), y3(M * 333);
+      std::vector<float> y1(M * 333), y2(M * 333), y3(M * 333), y4(M * 333);
       w4a8_gemm(x, packed, MatrixView<float>(y1.data(), M, 333), W4A8Options{p, nullptr, nullptr});
       w4a8_gemm(x, packed, MatrixView<float>(y2.data(), M, 333), W4A8Options{p, &pool_hook, nullptr});
       w4a8_gemm(x, packed, MatrixView<float>(y3.data(), M, 333), W4A8Options{p, &uneven, nullptr});
+      set_page_ahead_hint(!hint);  // the prefetch hint changes no result
+      w4a8_gemm(x, packed, MatrixView<float>(y4.data(), M, 333), W4A8Options{p, nullptr, nullptr});
+      set_page_ahead_hint(hint);
       EXPECT_EQ(y1, y2) << to_string(p) << " M=" << M;
       EXPECT_EQ(y1, y3) << to_string(p) << " M=" << M;
+      EXPECT_EQ(y1, y4) << to_string(p) << " M=" << M << " page-ahead " << !hint;
     }
   }
 }

@@ -20,13 +20,21 @@ struct CpuFeatures {
   bool avx512_vnni = false;  ///< AVX-512 F/BW/VL/DQ + VNNI, OS saves zmm state
   bool neon = false;
   bool neon_dotprod = false;
+  bool amd = false;         ///< x86 vendor "AuthenticAMD"
+  unsigned family = 0;      ///< x86 display family (base + extended), e.g. 0x19 Zen 3/4, 0x1A Zen 5
+  unsigned model = 0;       ///< x86 display model
 };
 
 inline CpuFeatures detect_cpu_features() {
   CpuFeatures f;
 #if RANKQ_ARCH_X86_64 && RANKQ_GNU_COMPATIBLE
   unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return f;
+  f.amd = b == 0x68747541u && d == 0x69746E65u && c == 0x444D4163u;  // "Auth" "enti" "cAMD"
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const unsigned base_family = (a >> 8) & 0xFu, base_model = (a >> 4) & 0xFu;
+  f.family = base_family == 0xFu ? base_family + ((a >> 20) & 0xFFu) : base_family;
+  f.model = base_family == 0xFu || base_family == 0x6u ? base_model | (((a >> 16) & 0xFu) << 4) : base_model;
   const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
   if (!osxsave || !avx) return f;
   unsigned xcr0_lo = 0, xcr0_hi = 0;

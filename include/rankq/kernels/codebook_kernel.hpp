@@ -98,6 +98,7 @@ inline void check_codebook_call(const QuantizedActivations& x, const PackedCodeb
 inline void run_codebook(const QuantizedActivations& x, const ActivationTermsView& t, const PackedCodebook& w,
                          MatrixView<float> y, const W4A8Options& o) {
   CodebookArgs a;
+  a.page_ahead = page_ahead_hint();
   a.packed = w.data.data();
   a.geo = w.geo;
   a.lut = w.lut.data();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rankq/detail/cpu_features.hpp"
+#include "rankq/detail/kernels/stream_prefetch.hpp"
 #include "rankq/detail/platform.hpp"
 #include "rankq/error.hpp"
 
@@ -118,6 +119,13 @@ inline KernelPath best_supported_path() {
   static const KernelPath best = detail::detect_best_path();
   return best;
 }
+
+/// The page-ahead prefetch hint of the decode kernels (docs/kernels.md §3): whether it helps depends on the
+/// microarchitecture, so it is on by default only where it was measured to (AMD Zen 5; it cost 30 % on Zen 3).
+/// An engine that measured its own machine (the benchmarks' memory_read_page_ahead row against memory_read, or
+/// the decode rows with and without it) may switch it. It changes no result; it takes effect at the next call.
+inline bool page_ahead_hint() { return detail::page_ahead_flag().load(std::memory_order_relaxed); }
+inline void set_page_ahead_hint(bool on) { detail::page_ahead_flag().store(on, std::memory_order_relaxed); }
 
 namespace detail {
 inline void check_path(KernelPath p, const char* fn, const char* argument = "options.path") {

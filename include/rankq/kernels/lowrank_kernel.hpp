@@ -98,6 +98,7 @@ struct LowRankPass {
     std::int32_t* sums = scratch.chunk_sums[stage].get(x.rows * f.chunks);
     activation_chunk_scales(x, f.chunks, scales);
     activation_chunk_sums(x.values.data(), x.padded, x.rows, f.chunks, sums);
+    args.page_ahead = page_ahead_hint();
     args.packed = f.data.data();
     args.rows = f.rows;
     args.chunks = f.chunks;

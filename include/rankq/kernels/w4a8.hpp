@@ -101,6 +101,7 @@ namespace detail {
 inline W4A8Args w4a8_args(const QuantizedActivations& x, const ActivationTermsView& t, const PackedW4& w,
                           MatrixView<float> y, KernelPath path, const float* bias) {
   W4A8Args a;
+  a.page_ahead = page_ahead_hint();
   a.packed = w.data.data();
   a.geo = w.geo;
   a.scale_type = w.scale_type;

@@ -103,7 +103,7 @@ RANKQ_DRIVER_INLINE void codebook_block_tokens(const CodebookArgs& a, const std:
       // Touch the end of the group's stream (its offsets) before its codes: keeps more DRAM requests in flight at
       // decode (avx512vnni M = 1 cold ~20 -> ~30 GB/s, docs/lcq.md §7), and the page 16 KiB ahead.
       prefetch_line(gd + geo.offsets_at());
-      prefetch_page_ahead(gd);
+      if (a.page_ahead) prefetch_page_ahead(gd);
     }
     F part[MR][V];  // set at rank 0
     for (std::size_t t = 0; t < MR; ++t)

@@ -36,6 +36,7 @@ struct PackedCodebookGeometry {
 
 /// Everything a path needs for y[m][n] over a range of tiles.
 struct CodebookArgs {
+  bool page_ahead = false;  ///< issue the page-ahead hint (page_ahead_hint(), stream_prefetch.hpp)
   const std::uint8_t* packed = nullptr;
   PackedCodebookGeometry geo;
   const std::int8_t* lut = nullptr;  ///< rank x 16 int8 levels Vq_r[t] in [-127, 127] (entries >= 2^b are 0)

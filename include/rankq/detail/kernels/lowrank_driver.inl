@@ -39,7 +39,7 @@ RANKQ_DRIVER_INLINE void lowrank_block(const LowRankArgs& a, const PackedLowRank
   }
   for (std::size_t c = 0; c < a.chunks; ++c) {
     const PackedLowRankChunk& ch = chunks[c];
-    if (Isa::kPageAhead) prefetch_page_ahead(&ch);  // the factors stream from DRAM at decode too
+    if (Isa::kPageAhead && a.page_ahead) prefetch_page_ahead(&ch);  // the factors stream from DRAM at decode too
     typename Isa::I acc[MR][V];
     typename Isa::X xo[MR];
     for (std::size_t t = 0; t < MR; ++t) {

@@ -31,6 +31,7 @@ static_assert(offsetof(PackedLowRankChunk, scales) == 256, "scales follow the co
 ///   out[m·ldo + row] = (out + acc) + bias  (accumulate = true; "+ bias" only if bias is set).
 /// x_sums[m·chunks + c] = Σ_j x[m][16c + j] (for the offset-binary trick of the vpdpbusd paths).
 struct LowRankArgs {
+  bool page_ahead = false;  ///< issue the page-ahead hint (page_ahead_hint(), stream_prefetch.hpp)
   const std::uint8_t* packed = nullptr;  ///< tiles x chunks PackedLowRankChunk
   std::size_t rows = 0;                  ///< real rows (the last tile may be partial)
   std::size_t chunks = 0;                ///< reduction chunks of 16

@@ -53,7 +53,7 @@ RANKQ_DRIVER_KERNEL void w4a8_block(const W4A8Args& a, std::size_t tile, std::si
     F s[NT][V];
     #pragma GCC unroll 16
     for (std::size_t u = 0; u < NT; ++u) {
-      if (Isa::kPageAhead) prefetch_page_ahead(td[u] + g * group_stride);  // stream_prefetch.hpp
+      if (Isa::kPageAhead && a.page_ahead) prefetch_page_ahead(td[u] + g * group_stride);  // stream_prefetch.hpp
       #pragma GCC unroll 16
       for (std::size_t v = 0; v < V; ++v) s[u][v] = Isa::load_row_values(td[u] + g * group_stride + code_bytes, v, a.scale_type);
     }
@@ -72,7 +72,9 @@ RANKQ_DRIVER_KERNEL void w4a8_block(const W4A8Args& a, std::size_t tile, std::si
       }
       std::size_t off = g * group_stride + (k - g0) / kBlockK * sizeof(PackedCodeBlock);
       while (k < seg_end) {
-        const std::size_t chunk_end = k + std::min(seg_end - k, 2 * kBlockK * Isa::kMaxChunks);
+        // Isa::kMaxChunks counts chunks for a partial that takes both blocks of each chunk; dot spreads the two
+        // blocks over the C partials (J % C), so C times as many chunks fit before finish widens them.
+        const std::size_t chunk_end = k + std::min(seg_end - k, 2 * kBlockK * Isa::kMaxChunks * C);
         Partial p[MR][NT][V][C];
         #pragma GCC unroll 16
         for (std::size_t t = 0; t < MR; ++t)

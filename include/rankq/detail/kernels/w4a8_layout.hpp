@@ -54,6 +54,7 @@ struct PackedW4Geometry {
 /// Everything a path needs for y[m][n] over a range of tiles. xsum[m * groups + g] = Σ_seg a_seg · Σ_k q_x[k]
 /// (the float group sum of dequantized activations, for the zero-point/offset term).
 struct W4A8Args {
+  bool page_ahead = false;  ///< issue the page-ahead hint (page_ahead_hint(), stream_prefetch.hpp)
   const std::uint8_t* packed = nullptr;
   PackedW4Geometry geo;
   ScaleType scale_type = ScaleType::f16;

@@ -89,7 +89,9 @@ struct Isa {
   static constexpr std::size_t kVecs = 2;
   static constexpr std::size_t kTokenBlock = 4;  ///< tokens per micro-kernel call (4 x 16 rows of outputs)
   static constexpr std::size_t kTileBlock = 1;
-  static constexpr std::size_t kMaxChunks = 2;  ///< int16 partials: <= 8 pair sums of |c·x| <= 3840 each
+  /// int16 partials: <= 8 pair sums of |c·x| <= 3840 each, i.e. 2 chunks of both blocks (C = 1) or 4 chunks of
+  /// one block each (C = 2: the driver runs kMaxChunks · C chunks between finishes).
+  static constexpr std::size_t kMaxChunks = 2;
   static constexpr bool kPageAhead = true;
   static constexpr bool kPrefill = false;  ///< has a W4A8 prefill specialisation (run_w4a8_prefill)
   /// Two partials (even / odd code block) for 1-2 tokens: more independent chains in flight.
