@@ -80,7 +80,7 @@ using KeepAlive = std::shared_ptr<const void>;
 /// forward is const and thread-safe for distinct Contexts.
 class Linear {
  public:
-  /// From weights already in the kernels' layout (docs/formats.md §5-8), owned or borrowed
+  /// From weights already in the kernels' layout (docs/formats.md §5-7), owned or borrowed
   /// (AlignedBuffer::borrow: e.g. a mapped rankq quantized model file, docs/io.md). A borrowed layer copies
   /// nothing: `keep_alive` is held for the layer's lifetime and must keep the borrowed memory valid and unchanged
   /// (without it, the caller must). Every header field, the data size and every scale are checked (the bytes may

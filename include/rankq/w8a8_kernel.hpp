@@ -1,6 +1,6 @@
 // rankq/w8a8_kernel.hpp — packed 8-bit uniform weights (and MXINT8 via to_uniform) x int8 activations with int32
 // accumulation: packing (once, at load time), GEMV/GEMM on every compiled instruction-set path, threads through a
-// parallel-for hook. Layout: docs/formats.md §8. Arithmetic and paths: docs/kernels.md §2.2.
+// parallel-for hook. Layout: docs/formats.md §7. Arithmetic and paths: docs/kernels.md §2.2.
 #pragma once
 
 #include "rankq/detail/abi.hpp"
@@ -28,7 +28,7 @@ RANKQ_NAMESPACE_BEGIN
 /// 2^31, and so do the vpdpbusd paths' Σ t·q_x and 128·Σ q_x (they wrap modulo 2^32 and cancel exactly).
 inline constexpr std::size_t kW8MaxPaddedK = (std::size_t(1) << 17) - 16;
 
-/// 8-bit weights in the W8A8 kernels' layout (docs/formats.md §8): tiles of 16 output rows; per tile a header of
+/// 8-bit weights in the W8A8 kernels' layout (docs/formats.md §7): tiles of 16 output rows; per tile a header of
 /// the groups' 16 scales (and 16 offsets for asymmetric formats) in the source's scale type, padded to 64 bytes,
 /// then the codes in chunks of 16 rows x 16 K. Rows past N (and columns past K) hold code 128 (level 0), scale 0.
 struct PackedW8 {

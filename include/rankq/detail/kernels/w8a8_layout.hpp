@@ -1,4 +1,4 @@
-// rankq/detail/kernels/w8a8_layout.hpp — the packed layout of 8-bit uniform weights (docs/formats.md §8, byte by
+// rankq/detail/kernels/w8a8_layout.hpp — the packed layout of 8-bit uniform weights (docs/formats.md §7, byte by
 // byte) and the arguments every W8A8 path receives. The kernels decide this layout; pack_w8() is its slave.
 #pragma once
 
