@@ -21,4 +21,5 @@
 #include "rankq/uniform.hpp"
 #include "rankq/version.hpp"
 #include "rankq/w4a8.hpp"
+#include "rankq/w8a8_kernel.hpp"
 #include "rankq/workspace.hpp"

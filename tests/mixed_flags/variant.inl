@@ -31,6 +31,7 @@
 #include <rankq/lowrank_kernel.hpp>
 #include <rankq/reference.hpp>
 #include <rankq/w4a8.hpp>
+#include <rankq/w8a8_kernel.hpp>
 
 namespace RANKQ_TEST_VARIANT {
 #include RANKQ_TEST_FILE
