@@ -5,6 +5,7 @@
 
 #include <Eigen/Dense>
 #include <rankq/kernels/w4a8.hpp>
+#include <rankq/kernels/w8a8_kernel.hpp>
 
 #include <cstdint>
 #include <cstring>
@@ -47,6 +48,30 @@ const PackedSet& packed_set(std::size_t N, std::size_t K, std::size_t group) {
   auto set = std::make_unique<PackedSet>();
   set->N = N, set->K = K, set->group = group;
   PackedW4 p = pack_w4(w);
+  const std::size_t n = copies_for(p.size_bytes());
+  set->copies.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) set->copies.push_back(p);
+  cache = std::move(set);
+  return *cache;
+}
+
+/// Copies of one packed 8-bit N x K matrix (random codes, int8 g128 symmetric f16 scales) totalling >= 512 MiB.
+struct PackedW8Set {
+  std::size_t N = 0, K = 0;
+  std::vector<PackedW8> copies;
+};
+const PackedW8Set& packed_w8_set(std::size_t N, std::size_t K) {
+  static std::unique_ptr<PackedW8Set> cache;
+  if (cache && cache->N == N && cache->K == K) return *cache;
+  cache.reset();
+  auto w = make_uniform_weights(UniformFormat{8, kMainGroup, Symmetry::symmetric, ScaleType::f16}, N, K);
+  std::mt19937_64 rng(N * 37 + K);
+  for (auto& b : w.codes) b = static_cast<std::uint8_t>(rng());
+  std::uniform_real_distribution<float> scale(0.0001f, 0.002f);
+  for (auto& s : w.scales) s = scale(rng);
+  auto set = std::make_unique<PackedW8Set>();
+  set->N = N, set->K = K;
+  PackedW8 p = pack_w8(w);
   const std::size_t n = copies_for(p.size_bytes());
   set->copies.reserve(n);
   for (std::size_t i = 0; i < n; ++i) set->copies.push_back(p);
@@ -99,6 +124,27 @@ void bm_w4a8(benchmark::State& st, KernelPath path, std::size_t group, std::size
     benchmark::ClobberMemory();
   }
   set_page_ahead_hint(default_hint);
+  set_counters(st, double(w.copies[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
+}
+
+/// w8a8_linear: like bm_w4a8 with 8-bit weights (int8 g128 symmetric, f16 scales).
+void bm_w8a8(benchmark::State& st, KernelPath path, std::size_t M, Shape s, std::size_t threads) {
+  if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
+  const PackedW8Set& w = packed_w8_set(s.N, s.K);
+  const auto x = activations(M, s.K);
+  std::vector<float> y(M * s.N);
+  QuantizedActivations scratch;
+  Workspace workspace;
+  ThreadPool pool(threads);
+  const ParallelFor hook = pool.hook();
+  const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr, &workspace};
+  std::size_t i = 0;
+  for (auto _ : st) {
+    w8a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, w.copies[i++ % w.copies.size()],
+                MatrixView<float>(y.data(), M, s.N), scratch, o);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
   set_counters(st, double(w.copies[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
 }
 
@@ -228,6 +274,19 @@ void register_benchmarks(bool full) {
       add("w4a8-page-ahead:" + std::string(on ? "on/" : "off/") + to_string(p) + "/" + shape_name(1, headline) +
               "/threads:1",
           [=](auto& st) { bm_w4a8(st, p, kMainGroup, 1, headline, 1, on); });
+  // 8-bit weights (W8A8), the w4a8 rows' shapes and thread counts.
+  for (const Shape& s : kShapes) {
+    if (!full && (s.N != headline.N || s.K != headline.K)) continue;
+    for (std::size_t M : kTokenCounts) {
+      if (!full && M != 1 && M != 128) continue;
+      for (KernelPath p : paths)
+        for (std::size_t threads : {1, 2}) {
+          if (!full && threads == 2 && p != best) continue;
+          add("w8a8/" + std::string(to_string(p)) + "/" + shape_name(M, s) + "/threads:" + std::to_string(threads),
+              [=](auto& st) { bm_w8a8(st, p, M, s, threads); });
+        }
+    }
+  }
   for (const Shape& s : kShapes) {
     if (!full && (s.N != headline.N || s.K != headline.K)) continue;
     for (std::size_t M : kTokenCounts) {

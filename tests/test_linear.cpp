@@ -157,6 +157,19 @@ std::vector<Built> build_all(KernelPath p, const ActivationFormat& af, bool with
                      lqer_linear(x, af, *packed, *lr, y, s, ko);
                    }});
   }
+  auto w8a8_case = [&](const std::string& name, const UniformWeights& q, Linear layer) {
+    auto packed = std::make_shared<PackedW8>(pack_w8(q));
+    out.push_back({name, std::move(layer), [packed, af](MatrixView<const float> x, MatrixView<float> y, const W4A8Options& ko) {
+                     QuantizedActivations s;
+                     w8a8_linear(x, af, *packed, y, s, ko);
+                   }});
+  };
+  const auto q8 = uniform(8, 128, Symmetry::symmetric, ScaleType::f16, 14);
+  w8a8_case("uniform-w8-g128-sym-f16", q8, Linear::from_uniform(q8, o));
+  const auto q8a = uniform(8, 32, Symmetry::asymmetric, ScaleType::f32, 15);
+  w8a8_case("uniform-w8-g32-asym-f32", q8a, Linear::from_uniform(q8a, o));
+  const MxTensor mx8 = quantize_mxint(MatrixView<const float>(wv.data(), N, K), MxFormat{8, 32, MxSemantics::lqer});
+  w8a8_case("mxint8-b32", to_uniform(mx8), Linear::from_mxint(mx8, o));
   for (unsigned rank : {1u, 2u}) {
     const auto cb = codebook(4, rank, 6 + rank);
     auto packed = std::make_shared<PackedCodebook>(pack_codebook(cb));
@@ -251,7 +264,9 @@ TEST(Linear, NoHeapAllocationOnceAShapeHasRun) {
 
 TEST(Linear, InvariantsAreCheckedAtConstruction) {
   const auto q8 = uniform(8, 32, Symmetry::symmetric, ScaleType::f16, 11);
-  test::expect_invalid([&] { Linear::from_uniform(q8); }, "8-bit");
+  EXPECT_EQ(Linear::from_uniform(q8).kind(), LinearKind::w8a8);
+  EXPECT_EQ(Linear::from_uniform(q8).size_bytes(), pack_w8(q8).size_bytes());
+  test::expect_invalid([&] { Linear::from_lqer(q8, correction(4, 10)); }, "8-bit");
   const auto q4 = uniform(4, 32, Symmetry::symmetric, ScaleType::f16, 12);
   LinearOptions bad_bias;
   bad_bias.bias.assign(N + 1, 0.0f);
@@ -273,6 +288,7 @@ TEST(Linear, InvariantsAreCheckedAtConstruction) {
       LinearOptions o;
       o.path = p;
       test::expect_invalid([&] { Linear::from_uniform(q4, o); }, "o.path");
+      test::expect_invalid([&] { Linear::from_uniform(q8, o); }, "o.path");
     }
 }
 

@@ -134,6 +134,34 @@ TEST(LinearView, LqerAndCodebookFromAMappedFileAreBitIdentical) {
   expect_same_forward(cb_view, cb, "codebook");
 }
 
+TEST(LinearView, W8A8FromAMappedFileIsBitIdenticalAndCopiesNothing) {
+  TempDir dir;
+  for (const auto& q : {uniform(8, 32, Symmetry::symmetric, ScaleType::f16, 11), uniform(8, 0, Symmetry::asymmetric, ScaleType::f32, 12)}) {
+    const Linear packed = Linear::from_uniform(q);
+    ASSERT_EQ(packed.kind(), LinearKind::w8a8);
+    Mapped m = map_buffers(dir.path("w8.bin"), {&packed.packed_w8().data});
+    PackedW8 view = packed.packed_w8();
+    view.data = std::move(m.views[0]);
+    const Linear viewed = Linear::from_packed_w8(std::move(view), {}, m.file);
+    EXPECT_TRUE(inside(m, viewed.packed_w8().data));
+    EXPECT_EQ(viewed.owned_bytes(), 0u);
+    EXPECT_EQ(viewed.size_bytes(), packed.size_bytes());
+    EXPECT_EQ(packed.owned_bytes(), packed.size_bytes());
+    expect_same_forward(viewed, packed, "w8a8");
+  }
+  const Linear packed = Linear::from_uniform(uniform(8, 32, Symmetry::symmetric, ScaleType::f16, 13));
+  PackedW8 p = packed.packed_w8();
+  p.data.resize(p.data.size() - 64);
+  test::expect_invalid([&] { (void)Linear::from_packed_w8(p); }, "bytes");
+  p = packed.packed_w8();
+  p.geo.has_offsets = true;
+  test::expect_invalid([&] { (void)Linear::from_packed_w8(p); }, "geometry");
+  p = packed.packed_w8();
+  const std::uint16_t inf = 0x7C00;  // f16 +inf as the first scale of tile 0, group 0
+  std::memcpy(p.data.data(), &inf, 2);
+  test::expect_invalid([&] { (void)Linear::from_packed_w8(p); }, "non-finite");
+}
+
 TEST(LinearView, BadHeadersAndDataAreRefused) {
   const Linear packed = Linear::from_uniform(uniform(4, 32, Symmetry::symmetric, ScaleType::f16, 9));
   PackedW4 p = packed.packed_w4();

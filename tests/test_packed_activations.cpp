@@ -6,6 +6,7 @@
 #include <rankq/kernels/lowrank_kernel.hpp>
 #include <rankq/kernels/packed_activations.hpp>
 #include <rankq/kernels/w4a8.hpp>
+#include <rankq/kernels/w8a8_kernel.hpp>
 
 #include <gtest/gtest.h>
 
@@ -92,25 +93,31 @@ TEST(PackedActivations, CodesScalesAndSideTermsMatchTheDefinitionOnEveryPath) {
           for (bool prefix : {false, true})
             for (KernelPath p : test::paths_under_test()) {
               PackedActivations packed;
-              pack_activations(x, f, ActivationTerms{padded, group, true, prefix}, packed, p);
+              pack_activations(x, f, ActivationTerms{padded, group, true, prefix, !prefix}, packed, p);
               const QuantizedActivations& got = packed.quantized();
               ASSERT_EQ(got.padded, q.padded);
               ASSERT_EQ(0, std::memcmp(got.values.data(), q.values.data(), q.values.size())) << to_string(p);
               ASSERT_EQ(0, std::memcmp(got.scales.data(), q.scales.data(), q.scales.size() * 4)) << to_string(p);
-              const auto t = packed.terms_for(ActivationTerms{padded, group, true, prefix}, "test");
+              const auto t = packed.terms_for(ActivationTerms{padded, group, true, prefix, !prefix}, "test");
               for (std::size_t i = 0; i < ref.sums.size(); ++i) {
                 ASSERT_EQ(float_bits(t.group_sums[i]), float_bits(ref.sums[i])) << to_string(p) << " prefix " << prefix << " i " << i;
                 ASSERT_EQ(t.group_qsums[i], ref.qsums[i]) << to_string(p);
               }
+              const std::size_t stride = padded / 16 + 1, chunks = padded / 16;
               if (prefix) {
-                ASSERT_EQ(t.prefix_stride, padded / 16 + 1);
+                ASSERT_EQ(t.prefix_stride, stride);
                 for (std::size_t i = 0; i < ref.prefix.size(); ++i) ASSERT_EQ(t.prefix[i], ref.prefix[i]) << to_string(p);
-              } else {
+                EXPECT_EQ(t.chunk_sums, nullptr);
+              } else {  // chunk sums instead
                 EXPECT_EQ(t.prefix, nullptr);
+                for (std::size_t m = 0; m < M; ++m)
+                  for (std::size_t c = 0; c < chunks; ++c)
+                    ASSERT_EQ(t.chunk_sums[m * chunks + c], ref.prefix[m * stride + c + 1] - ref.prefix[m * stride + c])
+                        << to_string(p) << " m " << m << " c " << c;
               }
               // The same terms from already quantized activations (the QuantizedActivations entry points).
               detail::ActivationTermBuffers buffers;
-              const auto t2 = detail::compute_activation_terms(q, ActivationTerms{padded, group, true, prefix}, buffers, p, "test");
+              const auto t2 = detail::compute_activation_terms(q, ActivationTerms{padded, group, true, prefix, !prefix}, buffers, p, "test");
               ASSERT_EQ(0, std::memcmp(t2.group_sums, t.group_sums, ref.sums.size() * 4)) << to_string(p);
               g_covered.insert(p);
             }
@@ -137,6 +144,19 @@ TEST(PackedActivations, KernelsGiveTheSameOutputsAsFromQuantizedActivations) {
         pack_activations(x, f, activation_terms(w), packed, p);
         w4a8_gemm(packed, w, MatrixView<float>(y2.data(), M, N), o);
         ASSERT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << to_string(p) << " " << to_string(f);
+      }
+    UniformFormat f8 = uf;
+    f8.bits = 8;
+    const PackedW8 w8 = pack_w8(quantize_uniform(MatrixView<const float>(wv.data(), N, K), f8));
+    for (const auto& f : kFormats)
+      for (KernelPath p : test::paths_under_test()) {
+        const W4A8Options o{p, nullptr, nullptr};
+        std::vector<float> y1(M * N), y2(M * N, -1.0f);
+        w8a8_gemm(quantize_activations(x, f, w8.padded), w8, MatrixView<float>(y1.data(), M, N), o);
+        PackedActivations packed;
+        pack_activations(x, f, activation_terms(w8), packed, p);
+        w8a8_gemm(packed, w8, MatrixView<float>(y2.data(), M, N), o);
+        ASSERT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << "w8a8 " << to_string(p) << " " << to_string(f);
       }
   }
 }

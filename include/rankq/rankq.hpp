@@ -27,6 +27,7 @@
 #include "rankq/kernels/reference.hpp"
 #include "rankq/kernels/threading.hpp"
 #include "rankq/kernels/w4a8.hpp"
+#include "rankq/kernels/w8a8_kernel.hpp"
 #include "rankq/kernels/workspace.hpp"
 
 #include "rankq/layers/linear.hpp"

@@ -31,6 +31,7 @@
 #include <rankq/kernels/lowrank_kernel.hpp>
 #include <rankq/kernels/reference.hpp>
 #include <rankq/kernels/w4a8.hpp>
+#include <rankq/kernels/w8a8_kernel.hpp>
 
 namespace RANKQ_TEST_VARIANT {
 #include RANKQ_TEST_FILE

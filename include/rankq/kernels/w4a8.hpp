@@ -64,14 +64,7 @@ inline PackedW4 pack_w4(const UniformWeights& w) {
   p.geo.scale_bytes = w.format.scale_type == ScaleType::f16 ? 2 : 4;
   p.geo.has_offsets = w.format.symmetry == Symmetry::asymmetric;
   p.data.resize(p.tiles * p.geo.tile_stride());
-  auto store = [&](std::uint8_t* dst, std::size_t i, float v) {
-    if (p.scale_type == ScaleType::f16) {
-      const std::uint16_t h = float_to_half(v);
-      std::memcpy(dst + 2 * i, &h, 2);
-    } else {
-      std::memcpy(dst + 4 * i, &v, 4);
-    }
-  };
+  auto store = [&](std::uint8_t* dst, std::size_t i, float v) { detail::store_packed_value(dst, i, v, p.scale_type); };
   detail::for_each_packed_group(p.data.data(), w.rows, w.groups, p.geo.tile_stride(), p.geo.group_stride(),
                                 [&](std::size_t n, std::size_t g, std::uint8_t* gd, std::size_t r) {
                                   for (std::size_t kk = 0; kk < w.group; ++kk) detail::put_packed_code(gd, r, kk, w.code(n, g * w.group + kk));

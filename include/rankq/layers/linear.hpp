@@ -28,6 +28,7 @@
 #include "rankq/kernels/reference.hpp"
 #include "rankq/kernels/threading.hpp"
 #include "rankq/kernels/w4a8.hpp"
+#include "rankq/kernels/w8a8_kernel.hpp"
 #include "rankq/kernels/workspace.hpp"
 #include "rankq/layers/detail/packed_checks.hpp"
 
@@ -52,6 +53,7 @@ enum class LinearKind : std::uint8_t {
   w4a8 = 0,      ///< uniform or MXINT weights of 2-4 bits, packed W4A8 kernels
   lqer = 1,      ///< w4a8 plus the fused 8-bit low-rank correction (LQER / L²QER)
   codebook = 2,  ///< LCQ rank-k codebook weights, codebook kernels
+  w8a8 = 3,      ///< uniform or MXINT 8-bit weights, packed W8A8 kernels
 };
 
 inline const char* to_string(LinearKind k) {
@@ -59,6 +61,7 @@ inline const char* to_string(LinearKind k) {
     case LinearKind::w4a8: return "w4a8";
     case LinearKind::lqer: return "lqer";
     case LinearKind::codebook: return "codebook";
+    case LinearKind::w8a8: return "w8a8";
   }
   return "unknown";
 }
@@ -110,17 +113,24 @@ class Linear {
     return l;
   }
 
-  /// Uniform weights of 2-4 bits (any group size, symmetric or asymmetric, f16 or f32 scales).
+  static Linear from_packed_w8(PackedW8 w, LinearOptions o = {}, KeepAlive keep_alive = {}) {
+    constexpr const char* fn = "Linear::from_packed_w8";
+    detail::check_packed(w, fn, "w");
+    Linear l(LinearKind::w8a8, w.rows, w.cols, std::move(o), fn);
+    l.w8_ = std::move(w);
+    l.keep_alive_ = std::move(keep_alive);
+    return l;
+  }
+
+  /// Uniform weights of 2-4 bits (W4A8 kernels) or 8 bits (W8A8 kernels): any group size, symmetric or
+  /// asymmetric, f16 or f32 scales.
   static Linear from_uniform(const UniformWeights& w, LinearOptions o = {}) {
     return from_uniform_as(w, std::move(o), "Linear::from_uniform");
   }
-  /// MXINT weights of 2-4 bits: run as their exact uniform form (to_uniform).
+  /// MXINT weights of 2-4 or 8 bits: run as their exact uniform form (to_uniform).
   static Linear from_mxint(const MxTensor& w, LinearOptions o = {}) {
     constexpr const char* fn = "Linear::from_mxint";
-    if (w.format.bits > 4)
-      detail::throw_argument(fn, "w", "has " + std::to_string(w.format.bits) +
-                                          "-bit elements: the packed W4A8 kernels take 2-4 bits (8-bit weights have no "
-                                          "packed kernel yet; run them with reference_matmul)");
+    detail::check_uniform_mx_bits(w.format.bits, fn, "w.format.bits");
     return from_uniform_as(to_uniform(w), std::move(o), fn);
   }
   /// LQER / L²QER: uniform (or MXINT via to_uniform) weights of 2-4 bits plus their 8-bit correction factors.
@@ -152,25 +162,31 @@ class Linear {
   const std::vector<float>& bias() const { return opt_.bias; }  ///< empty or N values
   /// Bytes of packed data this layer uses (weights, factors, codebook tables, bias), owned or viewed.
   std::size_t size_bytes() const {
-    return w4_.data.size() + lowrank_.size_bytes() + codebook_.size_bytes() + opt_.bias.size() * sizeof(float);
+    return w4_.data.size() + w8_.data.size() + lowrank_.size_bytes() + codebook_.size_bytes() +
+           opt_.bias.size() * sizeof(float);
   }
   /// The part of size_bytes() this layer allocated itself: size_bytes() minus the borrowed buffers it views.
   std::size_t owned_bytes() const {
     const auto owned = [](const AlignedBuffer<std::uint8_t>& b) { return b.owns_data() ? b.size() : 0; };
-    return owned(w4_.data) + owned(lowrank_.a_t.data) + owned(lowrank_.b_t.data) + owned(codebook_.data) +
+    return owned(w4_.data) + owned(w8_.data) + owned(lowrank_.a_t.data) + owned(lowrank_.b_t.data) + owned(codebook_.data) +
            codebook_.lut.size() + opt_.bias.size() * sizeof(float);
   }
   /// The packed data forward runs on (empty structs for the kinds that do not use them): what a model file stores.
   const PackedW4& packed_w4() const { return w4_; }
+  const PackedW8& packed_w8() const { return w8_; }
   const PackedLowRank& packed_lowrank() const { return lowrank_; }
   const PackedCodebook& packed_codebook() const { return codebook_; }
   /// The side terms forward packs with the activations (pack_activations), for an engine that packs them itself.
   ActivationTerms activation_terms() const {
-    return kind_ == LinearKind::codebook ? rankq::activation_terms(codebook_) : rankq::activation_terms(w4_);
+    switch (kind_) {
+      case LinearKind::codebook: return rankq::activation_terms(codebook_);
+      case LinearKind::w8a8: return rankq::activation_terms(w8_);
+      default: return rankq::activation_terms(w4_);
+    }
   }
 
   /// y (M x N, row stride y.ld) = Q(x) (M x K) · Ŵᵀ (+ correction) (+ bias): the same results as the layer's
-  /// kernel function (w4a8_linear / lqer_linear / codebook_gemm) on path(). After the first call with a given M
+  /// kernel function (w4a8_linear / lqer_linear / codebook_gemm / w8a8_linear) on path(). After the first call with a given M
   /// on a Context, later calls allocate nothing.
   void forward(MatrixView<const float> x, MatrixView<float> y, Context& ctx) const {
     constexpr const char* fn = "Linear::forward";
@@ -195,6 +211,7 @@ class Linear {
       case LinearKind::w4a8: return w4a8_gemm(xq, w4_, y, o);
       case LinearKind::lqer: return lqer_gemm(xq, w4_, lowrank_, y, o);
       case LinearKind::codebook: return codebook_gemm(xq, codebook_, y, o);
+      case LinearKind::w8a8: return w8a8_gemm(xq, w8_, y, o);
     }
   }
 
@@ -215,11 +232,17 @@ class Linear {
   static void check_w4(const UniformWeights& w, const char* fn, const char* name) {
     if (w.format.bits < 2 || w.format.bits > 4)
       detail::throw_argument(fn, name, "has " + std::to_string(w.format.bits) +
-                                           "-bit codes: the packed W4A8 kernels take 2-4 bits (8-bit weights have no "
-                                           "packed kernel yet; run them with reference_matmul)");
+                                           "-bit codes: the fused LQER kernels take 2-4-bit weights (8-bit weights "
+                                           "have a kernel without the correction: from_uniform)");
   }
   static Linear from_uniform_as(const UniformWeights& w, LinearOptions o, const char* fn) {
-    check_w4(w, fn, "w");
+    if (w.format.bits == 8) {
+      Linear l(LinearKind::w8a8, w.rows, w.cols, std::move(o), fn);
+      l.w8_ = pack_w8(w);
+      return l;
+    }
+    if (w.format.bits < 2 || w.format.bits > 4)
+      detail::throw_argument(fn, "w", "has " + std::to_string(w.format.bits) + "-bit codes: the kernels take 2-4 or 8 bits");
     Linear l(LinearKind::w4a8, w.rows, w.cols, std::move(o), fn);
     l.w4_ = pack_w4(w);
     return l;
@@ -229,6 +252,7 @@ class Linear {
   std::size_t out_, in_;
   LinearOptions opt_;
   PackedW4 w4_;
+  PackedW8 w8_;
   PackedLowRank lowrank_;
   PackedCodebook codebook_;
   KeepAlive keep_alive_;

@@ -49,16 +49,23 @@ RANKQ_DRIVER_INLINE void quantize_row(MatrixView<const float> x, const Activatio
   std::memset(q + x.cols, 0, out.padded - x.cols);
 }
 
-/// The side terms of row m (docs/kernels.md §8.1). With a prefix: exact sums of each 16-column chunk, summed up;
+/// The side terms of row m (docs/kernels.md §8.1). With a prefix or chunk sums: exact sums of each 16-column chunk
+/// (and their running total);
 /// then per group, segment by segment (a segment = the part of the group under one activation scale),
 /// s = fma(scale, Σ_seg q, s) in order and Σ q. Integer sums are exact, so every path gives the same bits.
 RANKQ_DRIVER_INLINE void side_terms_row(const QuantizedActivations& x, std::size_t m, const ActivationTermsOut& t) {
   const std::int8_t* q = x.row(m);
   std::int64_t* p = t.prefix ? t.prefix + m * t.prefix_stride : nullptr;
-  if (p) {
-    p[0] = 0;
-    for (std::size_t c = 0; c + 1 < t.prefix_stride; ++c)
-      p[c + 1] = p[c] + segment_sum(q + c * kActivationChunk, kActivationChunk);
+  std::int32_t* cs = t.chunk_sums ? t.chunk_sums + m * t.chunks : nullptr;
+  if (p || cs) {
+    std::int64_t run = 0;
+    if (p) p[0] = 0;
+    for (std::size_t c = 0; c < t.chunks; ++c) {
+      const std::int32_t s = segment_sum(q + c * kActivationChunk, kActivationChunk);
+      if (cs) cs[c] = s;
+      run += s;
+      if (p) p[c + 1] = run;
+    }
   }
   for (std::size_t g = 0; g < t.groups; ++g) {
     float s = 0.0f;

@@ -127,6 +127,9 @@ struct Isa {
     return {vpadalq_s16(acc.rows01, rows01), vpadalq_s16(acc.rows23, rows23)};
   }
   static RANKQ_ALWAYS_INLINE I lr_finish(I acc, std::int32_t) { return acc; }
+  /// W8A8 (w8a8_driver.inl): |l·x| <= 128·128 = 16384 fits int16 for every level, so lr_dot serves as is.
+  template <std::size_t Q>
+  static RANKQ_ALWAYS_INLINE I w8_dot(I acc, LrCodes l, const X& x) { return lr_dot<Q>(acc, l, x); }
   // Codebooks (codebook_driver.inl): nibble -> int8 level with vqtbl1q_s8; |l| <= 127 times |x| <= 128 needs
   // int16 for at most two products (32512), so each vmull/vmlal pair goes straight into int32 pairs.
   static constexpr std::size_t kCodebookTokens = 2;
@@ -258,6 +261,8 @@ struct Isa : neon::Isa {
   }
   template <std::size_t Q>
   static RANKQ_ALWAYS_INLINE I lr_dot(I acc, LrCodes l, X x) { return dot_quarter<Q>(acc, l, x); }
+  template <std::size_t Q>
+  static RANKQ_ALWAYS_INLINE I w8_dot(I acc, LrCodes l, X x) { return dot_quarter<Q>(acc, l, x); }  // sdot: exact
   static RANKQ_ALWAYS_INLINE I lr_finish(I acc, std::int32_t) { return acc; }
   template <std::size_t C>
   static RANKQ_ALWAYS_INLINE I finish(I acc, const Partial (&p)[C]) {

@@ -28,6 +28,16 @@ inline float load_packed_scale(const std::uint8_t* p, std::size_t i, ScaleType t
   return f;
 }
 
+/// Stores v as value i of 16 per-row values at p, f16 (round to nearest even) or f32: what load_packed_scale reads.
+inline void store_packed_value(std::uint8_t* p, std::size_t i, float v, ScaleType t) {
+  if (t == ScaleType::f16) {
+    const std::uint16_t h = float_to_half(v);
+    std::memcpy(p + 2 * i, &h, 2);
+  } else {
+    std::memcpy(p + 4 * i, &v, 4);
+  }
+}
+
 /// Value i of an array of f32 at p (any alignment).
 inline float load_packed_f32(const std::uint8_t* p, std::size_t i) {
   float f;
@@ -90,6 +100,9 @@ struct Isa {
     return acc;
   }
   static I lr_finish(I acc, std::int32_t) { return acc; }
+  /// W8A8 (w8a8_driver.inl): lr_dot on weight codes, exact for every level in [-128, 127] (exact integers here).
+  template <std::size_t Q>
+  static I w8_dot(I acc, LrCodes u, X x) { return lr_dot<Q>(acc, u, x); }
   // Codebooks (codebook_driver.inl): the rank's 16 int8 levels, looked up per nibble.
   static constexpr std::size_t kCodebookTokens = 1;
   template <std::size_t MR>

@@ -140,6 +140,19 @@ struct Isa {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
   }
   static RANKQ_AVX2_INLINE I lr_finish(I acc, std::int32_t) { return acc; }
+  /// W8A8 (w8a8_driver.inl): weight levels reach -128, where lr_dot's sign() wraps, so each level l is split as
+  /// l = 16·h + n with n = l & 15 in [0, 15] and h = floor(l / 16) in [-8, 7]: vpmaddubsw(n, x) (|pair| <= 3840)
+  /// and vpmaddubsw(|x|, sign(h, x)) (|pair| <= 2048) never saturate; both widened by vpmaddwd (·1 and ·16).
+  template <std::size_t Q>
+  static RANKQ_AVX2_INLINE I w8_dot(I acc, LrCodes l, X x) {
+    const __m256i xb = broadcast4(x + 4 * Q), nibble = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+    const __m256i n = _mm256_and_si256(l, nibble);
+    const __m256i h = _mm256_sub_epi8(_mm256_xor_si256(_mm256_and_si256(_mm256_srli_epi16(l, 4), nibble), eight), eight);
+    const __m256i pn = _mm256_maddubs_epi16(n, xb);
+    const __m256i ph = _mm256_maddubs_epi16(_mm256_abs_epi8(xb), _mm256_sign_epi8(h, xb));
+    const __m256i d = _mm256_add_epi32(_mm256_madd_epi16(pn, _mm256_set1_epi16(1)), _mm256_madd_epi16(ph, _mm256_set1_epi16(16)));
+    return _mm256_add_epi32(acc, d);
+  }
   // Codebooks (codebook_driver.inl): nibble -> int8 level with vpshufb, then the sign trick vpmaddubsw(|x|,
   // sign(level, x)): |x0·l0 + x1·l1| <= 2·128·127 = 32512 (no saturation), widened at once by vpmaddwd.
   static constexpr std::size_t kCodebookTokens = 4;

@@ -136,6 +136,9 @@ struct Isa {
   template <std::size_t Q>
   static RANKQ_AVX512_INLINE I lr_dot(I acc, LrCodes u, X x) { return dot4(acc, u, x + 4 * Q); }
   static RANKQ_AVX512_INLINE I lr_finish(I acc, std::int32_t x_sum) { return _mm512_sub_epi32(acc, _mm512_set1_epi32(128 * x_sum)); }
+  /// W8A8 (w8a8_driver.inl): vpdpbusd takes every code u in [0, 255] exactly, so lr_dot serves as is.
+  template <std::size_t Q>
+  static RANKQ_AVX512_INLINE I w8_dot(I acc, LrCodes u, X x) { return lr_dot<Q>(acc, u, x); }
   // Codebooks (codebook_driver.inl): vpshufb lookup of the biased table Vq + 128 (u8, every 128-bit lane),
   // vpdpbusd with {1to16} activation words, − 128·Σx per segment (exact modulo 2^32, hence exact). Ranks in
   // blocks of 4 up to 4 tokens, so MR x ranks x chains int32 accumulators stay <= 16 zmm.

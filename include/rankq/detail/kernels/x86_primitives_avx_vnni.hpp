@@ -58,6 +58,9 @@ struct Isa : avx2::Isa {
   template <std::size_t Q>
   static RANKQ_AVXVNNI_INLINE I lr_dot(I acc, LrCodes u, X x) { return dpbusd(acc, u, broadcast4(x + 4 * Q)); }
   static RANKQ_AVXVNNI_INLINE I lr_finish(I acc, std::int32_t x_sum) { return _mm256_sub_epi32(acc, _mm256_set1_epi32(128 * x_sum)); }
+  /// W8A8: vpdpbusd takes every code u in [0, 255] exactly (overrides avx2's split product).
+  template <std::size_t Q>
+  static RANKQ_AVXVNNI_INLINE I w8_dot(I acc, LrCodes u, X x) { return lr_dot<Q>(acc, u, x); }
   // Codebooks: vpshufb lookup of the biased table Vq + 128 (u8), vpdpbusd, then − 128·Σx per segment: exact
   // modulo 2^32, hence exact.
   template <std::size_t N>  // (token, rank) pairs: split lo/hi chains while there are few of them

@@ -16,6 +16,7 @@
 #include "rankq/formats/half.hpp"
 #include "rankq/kernels/lowrank_kernel.hpp"
 #include "rankq/kernels/w4a8.hpp"
+#include "rankq/kernels/w8a8_kernel.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace detail {
 
@@ -60,6 +61,20 @@ inline void check_packed(const PackedW4& p, const char* fn, const char* name) {
     for (std::size_t g = 0; g < p.geo.groups; ++g)
       check_finite_values(p.data.data() + t * p.geo.tile_stride() + g * p.geo.group_stride() + p.geo.code_bytes(), values,
                           p.geo.scale_bytes, fn, name);
+}
+
+inline void check_packed(const PackedW8& p, const char* fn, const char* name) {
+  check_packed_shape(p.rows, p.cols, p.padded, p.geo.group, p.geo.groups, p.tiles, fn, name);
+  if (p.padded > kW8MaxPaddedK) throw_argument(fn, name, "has K_pad above " + std::to_string(kW8MaxPaddedK));
+  if (p.geo.scale_bytes != (p.scale_type == ScaleType::f16 ? 2u : 4u) ||
+      p.geo.has_offsets != (p.symmetry == Symmetry::asymmetric) || p.geo.chunks != p.padded / kW8ChunkK)
+    throw_argument(fn, name, "has a geometry that does not match its scale type, symmetry and K_pad");
+  if (p.data.size() != p.tiles * p.geo.tile_stride())
+    throw_argument(fn, name, "holds " + std::to_string(p.data.size()) + " bytes, its geometry needs " +
+                                 std::to_string(p.tiles * p.geo.tile_stride()));
+  const std::size_t values = p.geo.groups * kTileRows * (p.geo.has_offsets ? 2 : 1);
+  for (std::size_t t = 0; t < p.tiles; ++t)
+    check_finite_values(p.data.data() + t * p.geo.tile_stride(), values, p.geo.scale_bytes, fn, name);
 }
 
 inline void check_packed(const PackedLowRankFactor& f, const char* fn, const char* name) {
