@@ -140,7 +140,7 @@ TEST(QuantizedExtras, LqerRoundTripEveryFactorStorage) {
       o.storage = st;
       const LqerWeights lw = mx ? quantize_lqer(W, MxFormat{4, 16, MxSemantics::lqer}, {}, o)
                                 : quantize_lqer(W, UniformFormat{3, 16, Symmetry::asymmetric, ScaleType::f16}, {}, o);
-      const auto mxw = mx ? io::detail::mxint_from_uniform(lw.weights, MxFormat{4, 16, MxSemantics::lqer}) : std::nullopt;
+      const auto mxw = mx ? io::mxint_from_uniform(lw.weights, MxFormat{4, 16, MxSemantics::lqer}) : std::nullopt;
       ASSERT_EQ(mxw.has_value(), mx);
       TensorMap t;
       MetadataMap m;

@@ -106,7 +106,7 @@ TEST(RankqQuantizeLayers, MxintFromUniformInvertsToUniform) {
       const MxFormat f{bits, 16, MxSemantics::lqer};
       const MxTensor mx = quantize_mxint(MatrixView<const float>(w.data(), 9, K), f);
       const UniformWeights u = to_uniform(mx);
-      const auto back = io::detail::mxint_from_uniform(u, f);
+      const auto back = io::mxint_from_uniform(u, f);
       ASSERT_TRUE(back.has_value());
       EXPECT_EQ(dequantize(*back), dequantize(mx));
       const UniformWeights u2 = to_uniform(*back);
@@ -117,9 +117,9 @@ TEST(RankqQuantizeLayers, MxintFromUniformInvertsToUniform) {
   // Not an MXINT form: asymmetric / f16 scales / a scale that is not a power of two.
   const auto w = test::heavy_tailed(4 * 32, 9);
   const MatrixView<const float> W(w.data(), 4, 32);
-  EXPECT_FALSE(io::detail::mxint_from_uniform(quantize_uniform(W, UniformFormat{4, 16, Symmetry::asymmetric, ScaleType::f32}),
+  EXPECT_FALSE(io::mxint_from_uniform(quantize_uniform(W, UniformFormat{4, 16, Symmetry::asymmetric, ScaleType::f32}),
                                               MxFormat{4, 16, MxSemantics::lqer}));
-  EXPECT_FALSE(io::detail::mxint_from_uniform(quantize_uniform(W, UniformFormat{4, 16, Symmetry::symmetric, ScaleType::f32}),
+  EXPECT_FALSE(io::mxint_from_uniform(quantize_uniform(W, UniformFormat{4, 16, Symmetry::symmetric, ScaleType::f32}),
                                               MxFormat{4, 16, MxSemantics::lqer}));
 }
 

@@ -66,11 +66,11 @@ inline CalibrationSummary run_calibration(const Model& model, const Tokenizer& t
                                           const std::vector<std::string>& paragraphs, const CalibrationOptions& options,
                                           const ActivationObserver& observer) {
   const char* fn = "llama::run_calibration";
-  if (!observer) rankq::detail::throw_argument(fn, "observer", "is empty");
+  if (!observer) rankq::throw_invalid_argument(fn, "observer", "is empty");
   const ParagraphRange range = options.range.resolved(paragraphs.size(), fn);
   const std::size_t context = options.context == 0 ? model.max_positions() : options.context;
   if (context > model.max_positions())
-    rankq::detail::throw_argument(
+    rankq::throw_invalid_argument(
         fn, "options.context",
         "= " + std::to_string(context) + " exceeds seq_len = " + std::to_string(model.max_positions()));
   const auto start = std::chrono::steady_clock::now();
@@ -88,7 +88,7 @@ inline CalibrationSummary run_calibration(const Model& model, const Tokenizer& t
     if (options.progress) options.progress(summary.paragraphs, range.end - range.begin);
   }
   if (summary.tokens == 0)
-    rankq::detail::throw_argument(fn, "options.range",
+    rankq::throw_invalid_argument(fn, "options.range",
                                   "= [" + std::to_string(range.begin) + ", " + std::to_string(range.end) +
                                       ") holds no token: calibration needs at least one");
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

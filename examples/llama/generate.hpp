@@ -24,7 +24,7 @@ inline std::size_t argmax(const float* v, std::size_t n) {
 /// tokens, without the stop token.
 inline std::vector<int> generate_greedy(const Model& model, const std::vector<int>& prompt, std::size_t max_positions,
                                         const std::vector<int>& stop_tokens = {}) {
-  if (prompt.empty()) rankq::detail::throw_argument("llama::generate_greedy", "prompt", "is empty: start it with BOS");
+  if (prompt.empty()) rankq::throw_invalid_argument("llama::generate_greedy", "prompt", "is empty: start it with BOS");
   const std::size_t limit = std::min(max_positions, model.max_positions());
   if (limit == 0) return {};
   DecodeSession session(model, limit);  // the KV cache holds the positions asked for, not the file's seq_len

@@ -68,9 +68,9 @@ class DenseLinear final : public Linear {
   /// `weight` is [out_features][in_features] row-major.
   DenseLinear(const float* weight, std::size_t out_features, std::size_t in_features, std::string label = "fp32")
       : out_(out_features), in_(in_features), label_(std::move(label)) {
-    rankq::detail::require_positive(out_features, "llama::DenseLinear", "out_features");
-    rankq::detail::require_positive(in_features, "llama::DenseLinear", "in_features");
-    rankq::detail::require_non_null(weight, out_features * in_features, "llama::DenseLinear", "weight");
+    rankq::require_positive(out_features, "llama::DenseLinear", "out_features");
+    rankq::require_positive(in_features, "llama::DenseLinear", "in_features");
+    rankq::require_non_null(weight, out_features * in_features, "llama::DenseLinear", "weight");
     transposed_.resize(out_ * in_);
     for (std::size_t n = 0; n < out_; ++n)
       for (std::size_t k = 0; k < in_; ++k) transposed_[k * out_ + n] = weight[n * in_ + k];
@@ -89,8 +89,8 @@ class DenseLinear final : public Linear {
   std::string name() const override { return label_; }
 
   void forward(const float* x, std::size_t M, float* y) const override {
-    rankq::detail::require_non_null(x, M, "llama::DenseLinear::forward", "x");
-    rankq::detail::require_non_null(y, M, "llama::DenseLinear::forward", "y");
+    rankq::require_non_null(x, M, "llama::DenseLinear::forward", "x");
+    rankq::require_non_null(y, M, "llama::DenseLinear::forward", "y");
     for (std::size_t m = 0; m < M; ++m) {
       const float* x_row = x + m * in_;
       float* y_row = y + m * out_;

@@ -108,7 +108,7 @@ class Model {
   /// with M = n. Returns the logits of every position, n x vocab_size row-major (row i predicts token i+1).
   std::vector<float> forward_sequence(const std::vector<int>& tokens,
                                       const ActivationObserver& observer = nullptr) const {
-    if (tokens.empty()) rankq::detail::throw_argument("llama::Model::forward_sequence", "tokens", "is empty");
+    if (tokens.empty()) rankq::throw_invalid_argument("llama::Model::forward_sequence", "tokens", "is empty");
     KvCache cache(blocks_.size(), tokens.size(), shape_.kv_dim());
     std::vector<float> logits(tokens.size() * vocab_size());
     forward_chunk(tokens.data(), tokens.size(), 0, cache, logits.data(), observer);
@@ -121,11 +121,11 @@ class Model {
   void forward_chunk(const int* tokens, std::size_t n, std::size_t start_pos, KvCache& cache, float* logits,
                      const ActivationObserver& observer = nullptr) const {
     const char* fn = "llama::Model::forward_chunk";
-    rankq::detail::require_positive(n, fn, "n");
-    rankq::detail::require_non_null(tokens, n, fn, "tokens");
-    rankq::detail::require_non_null(logits, n, fn, "logits");
+    rankq::require_positive(n, fn, "n");
+    rankq::require_non_null(tokens, n, fn, "tokens");
+    rankq::require_non_null(logits, n, fn, "logits");
     if (start_pos + n > std::min(max_positions(), cache.capacity()))
-      rankq::detail::throw_argument(fn, "start_pos",
+      rankq::throw_invalid_argument(fn, "start_pos",
                                     "+ n = " + std::to_string(start_pos + n) + " exceeds the context of " +
                                         std::to_string(std::min(max_positions(), cache.capacity())) + " positions");
     const std::size_t dim = size(config_.dim), kv_dim = shape_.kv_dim(), hidden = size(config_.hidden_dim);
@@ -134,7 +134,7 @@ class Model {
     const ops::RopeTable rope(start_pos, n, shape_.head_size, config_.rope_theta);  // this call's positions only
     for (std::size_t i = 0; i < n; ++i) {
       if (tokens[i] < 0 || static_cast<std::size_t>(tokens[i]) >= vocab_size())
-        rankq::detail::throw_argument(fn, "tokens",
+        rankq::throw_invalid_argument(fn, "tokens",
                                       "[" + std::to_string(i) + "] = " + std::to_string(tokens[i]) +
                                           " is outside the vocabulary of " + std::to_string(vocab_size()));
       std::copy_n(embedding_.data() + static_cast<std::size_t>(tokens[i]) * dim, dim, x.data() + i * dim);
@@ -177,7 +177,7 @@ class Model {
     for (const auto& block : blocks_)
       for (std::size_t p = 0; p < kProjections; ++p)
         if (block.names[p] == tensor_name) return *block.layers[p];
-    rankq::detail::throw_argument("llama::Model::projection", "tensor_name",
+    rankq::throw_invalid_argument("llama::Model::projection", "tensor_name",
                                   "'" + tensor_name + "' is not a projection");
   }
 
@@ -283,7 +283,7 @@ class DecodeSession {
   /// discards everything after it.
   const std::vector<float>& forward_token(int token, std::size_t pos) {
     if (pos > positions_)
-      rankq::detail::throw_argument("llama::DecodeSession::forward_token", "pos",
+      rankq::throw_invalid_argument("llama::DecodeSession::forward_token", "pos",
                                     "= " + std::to_string(pos) + ": only positions 0.." + std::to_string(positions_) +
                                         " can be run next (earlier positions are not in the cache)");
     model_->forward_chunk(&token, 1, pos, cache_, logits_.data());

@@ -57,7 +57,7 @@ struct ParagraphRange {
   ParagraphRange resolved(std::size_t count, const char* function) const {
     const std::size_t e = end == npos ? count : end;
     if (begin > e || e > count)
-      rankq::detail::throw_argument(function, "range",
+      rankq::throw_invalid_argument(function, "range",
                                     "= [" + std::to_string(begin) + ", " + std::to_string(e) + ") is not inside the " +
                                         std::to_string(count) + " paragraphs");
     return {begin, e};
@@ -76,7 +76,7 @@ struct ScoringWindow {
 /// contains it with a predecessor, so every token after the first window sees at least context/2
 /// tokens of left context (later windows start mid-text, without BOS).
 inline std::vector<ScoringWindow> plan_scoring_windows(std::size_t length, std::size_t context) {
-  if (context < 2) rankq::detail::throw_argument("llama::plan_scoring_windows", "context", "must be at least 2");
+  if (context < 2) rankq::throw_invalid_argument("llama::plan_scoring_windows", "context", "must be at least 2");
   std::vector<ScoringWindow> windows;
   if (length < 2) return windows;
   const std::size_t stride = context / 2;
@@ -92,7 +92,7 @@ inline std::vector<ScoringWindow> plan_scoring_windows(std::size_t length, std::
 
 /// Consecutive, non-overlapping windows of at most `context` tokens covering [0, length) (calibration batches).
 inline std::vector<ScoringWindow> plan_disjoint_windows(std::size_t length, std::size_t context) {
-  if (context < 1) rankq::detail::throw_argument("llama::plan_disjoint_windows", "context", "must be at least 1");
+  if (context < 1) rankq::throw_invalid_argument("llama::plan_disjoint_windows", "context", "must be at least 1");
   std::vector<ScoringWindow> windows;
   for (std::size_t begin = 0; begin < length; begin += context) {
     const std::size_t end = std::min(length, begin + context);

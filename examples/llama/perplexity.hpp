@@ -77,11 +77,11 @@ inline PerplexityResult evaluate_perplexity(const Model& model, const Tokenizer&
   const ParagraphRange range = options.range.resolved(paragraphs.size(), fn);
   const std::size_t context = options.context == 0 ? model.max_positions() : options.context;
   if (context < 2 || context > model.max_positions())
-    rankq::detail::throw_argument(
+    rankq::throw_invalid_argument(
         fn, "options.context",
         "= " + std::to_string(context) + ": must be in [2, seq_len = " + std::to_string(model.max_positions()) + "]");
   if (tokenizer.vocab_size() != model.vocab_size())
-    rankq::detail::throw_argument(
+    rankq::throw_invalid_argument(
         fn, "tokenizer",
         "has " + std::to_string(tokenizer.vocab_size()) + " tokens, the model " + std::to_string(model.vocab_size()));
   const auto start = std::chrono::steady_clock::now();
@@ -130,7 +130,7 @@ inline PerplexityResult evaluate_perplexity(const Model& model, const Tokenizer&
     result.tokens += result.paragraph_tokens[i];
   }
   if (result.tokens == 0)
-    rankq::detail::throw_argument(fn, "options.range",
+    rankq::throw_invalid_argument(fn, "options.range",
                                   "= [" + std::to_string(range.begin) + ", " + std::to_string(range.end) +
                                       ") has no token to score: a perplexity needs at least one");
   result.paragraphs = count;

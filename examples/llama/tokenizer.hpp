@@ -207,7 +207,7 @@ class Tokenizer {
 
   std::size_t checked_id(int id, const char* what) const {
     if (id < 0 || static_cast<std::size_t>(id) >= pieces_.size())
-      rankq::detail::throw_argument(
+      rankq::throw_invalid_argument(
           what, "id",
           "= " + std::to_string(id) + ": outside the vocabulary of " + std::to_string(pieces_.size()) + " tokens");
     return static_cast<std::size_t>(id);

@@ -35,8 +35,8 @@ inline void check_gptq_choice(const MethodSpec& m) {
   if (!(m.gptq.damp >= 0.0) || !std::isfinite(m.gptq.damp))
     throw rankq::invalid_argument("rankq-quantize: --damp must be finite and >= 0, got " + std::to_string(m.gptq.damp));
   if (m.gptq.block == 0) throw rankq::invalid_argument("rankq-quantize: --gptq-block must be >= 1");
-  if (m.gptq.clip_steps > detail::kGptqMaxClipSteps)
-    throw rankq::invalid_argument("rankq-quantize: --gptq-clip must be <= " + std::to_string(detail::kGptqMaxClipSteps));
+  if (m.gptq.clip_steps > kGptqMaxClipSteps)
+    throw rankq::invalid_argument("rankq-quantize: --gptq-clip must be <= " + std::to_string(kGptqMaxClipSteps));
   if (m.method == "lcq" && m.double_quantize)
     throw rankq::invalid_argument("rankq-quantize: --lcq-double-quant cannot be combined with --gptq (docs/gptq.md §4.3)");
 }
@@ -68,7 +68,7 @@ inline std::unique_ptr<llama::Linear> make_gptq_linear(const MethodSpec& m, cons
     lo.storage = LowRankStorage::mxint8;
     const MxFormat f{m.bits, 16, MxSemantics::lqer};
     LqerWeights lw = gptq_quantize_lqer(W, h, f, l2 ? l2qer_scale(*stats) : std::vector<float>{}, lo, o);
-    std::optional<MxTensor> mx = io::detail::mxint_from_uniform(lw.weights, f);
+    std::optional<MxTensor> mx = io::mxint_from_uniform(lw.weights, f);
     const std::string label = name + ":" + tag + to_string(f) + "+" + (l2 ? "l2qer" : "lqer") + "-k" + std::to_string(m.rank);
     return std::make_unique<LqerLinear>(std::move(lw), std::move(mx), activation_format_for(m), l2 ? "l2qer" : "lqer", label);
   }

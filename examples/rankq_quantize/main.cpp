@@ -103,7 +103,7 @@ bool parse_gptq_option(const std::string& arg, Value&& value, rankq::example::Gp
   } else if (arg == "--gptq-block") {
     g.block = static_cast<std::size_t>(rankq::cli::parse_integer(value(), arg, 1, 1u << 16));
   } else if (arg == "--gptq-clip") {
-    g.clip_steps = static_cast<unsigned>(rankq::cli::parse_integer(value(), arg, 0, rankq::detail::kGptqMaxClipSteps));
+    g.clip_steps = static_cast<unsigned>(rankq::cli::parse_integer(value(), arg, 0, rankq::kGptqMaxClipSteps));
   } else if (arg == "--damp") {
     const std::string v = value();
     std::size_t pos = 0;

@@ -23,23 +23,34 @@ class format_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Throws rankq::invalid_argument in the library's own format, "rankq::<function>: argument '<argument>'
+/// <problem>", so that code built on rankq (an engine, the examples) reports bad input the same way.
+[[noreturn]] inline void throw_invalid_argument(const char* function, const char* argument, const std::string& problem) {
+  throw invalid_argument(std::string("rankq::") + function + ": argument '" + argument + "' " + problem);
+}
+
+/// Throws (throw_invalid_argument) if `value` is 0.
+inline void require_positive(std::size_t value, const char* function, const char* argument) {
+  if (value == 0) throw_invalid_argument(function, argument, "is 0: must be positive");
+}
+
+/// Throws (throw_invalid_argument) if `p` is null while `count` values are expected.
+inline void require_non_null(const void* p, std::size_t count, const char* function, const char* argument) {
+  if (p == nullptr && count != 0) throw_invalid_argument(function, argument, "is a null pointer with a non-zero size");
+}
+
 namespace detail {
 
 [[noreturn]] inline void throw_argument(const char* function, const char* argument, const std::string& problem) {
-  throw invalid_argument(std::string("rankq::") + function + ": argument '" + argument + "' " + problem);
+  throw_invalid_argument(function, argument, problem);
 }
 
 inline void require(bool ok, const char* function, const char* argument, const std::string& problem) {
   if (!ok) throw_argument(function, argument, problem);
 }
 
-inline void require_positive(std::size_t value, const char* function, const char* argument) {
-  if (value == 0) throw_argument(function, argument, "is 0: must be positive");
-}
-
-inline void require_non_null(const void* p, std::size_t count, const char* function, const char* argument) {
-  if (p == nullptr && count != 0) throw_argument(function, argument, "is a null pointer with a non-zero size");
-}
+using ::rankq::require_non_null;
+using ::rankq::require_positive;
 
 /// Throws if any of the `rows` x `cols` values (row stride `ld`) is NaN or infinite.
 template <typename T>

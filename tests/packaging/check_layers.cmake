@@ -5,7 +5,7 @@
 #   layers/                      -> the above, layers/
 #   algorithms/                  -> anything but layers/ and io/
 #   io/                          -> anything
-# Run: cmake -DRANKQ_INCLUDE_DIR=<repo>/include -P check_layers.cmake
+# Run: cmake -DRANKQ_INCLUDE_DIR=<repo>/include [-DRANKQ_EXAMPLES_DIR=<repo>/examples] -P check_layers.cmake
 if(NOT RANKQ_INCLUDE_DIR)
   message(FATAL_ERROR "check_layers.cmake: pass -DRANKQ_INCLUDE_DIR=<repo>/include")
 endif()
@@ -43,6 +43,17 @@ foreach(h IN LISTS _headers)
     endif()
   endforeach()
 endforeach()
+# The examples are users of the library like any engine: no rankq::detail, no detail header (-DRANKQ_EXAMPLES_DIR).
+if(RANKQ_EXAMPLES_DIR)
+  file(GLOB_RECURSE _examples ${RANKQ_EXAMPLES_DIR}/*.hpp ${RANKQ_EXAMPLES_DIR}/*.cpp)
+  foreach(f IN LISTS _examples)
+    file(STRINGS ${f} _hits REGEX "rankq::(io::)?detail::|[<\"]rankq/([a-z_]+/)*detail/")
+    foreach(hit IN LISTS _hits)
+      file(RELATIVE_PATH _rel ${RANKQ_EXAMPLES_DIR} ${f})
+      string(APPEND _errors "  examples/${_rel} uses the library's detail: ${hit}\n")
+    endforeach()
+  endforeach()
+endif()
 if(_checked LESS 40)
   message(FATAL_ERROR "check_layers.cmake: found only ${_checked} layered headers under ${RANKQ_INCLUDE_DIR}/rankq")
 endif()

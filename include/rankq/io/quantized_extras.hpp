@@ -25,21 +25,9 @@
 
 RANKQ_NAMESPACE_BEGIN namespace io {
 
-namespace detail {
-inline RawTensor raw_f32(const float* p, std::vector<std::uint64_t> shape, std::size_t count) {
-  RawTensor r{DType::f32, std::move(shape), std::vector<std::uint8_t>(count * 4)};
-  if (count) std::memcpy(r.bytes.data(), p, count * 4);
-  return r;
-}
-inline RawTensor raw_i8(const std::int8_t* p, std::vector<std::uint64_t> shape, std::size_t count) {
-  RawTensor r{DType::i8, std::move(shape), std::vector<std::uint8_t>(count)};
-  if (count) std::memcpy(r.bytes.data(), p, count);
-  return r;
-}
-
-/// The exact inverse of to_uniform for MXINT weights: symmetric uniform weights with f32 power-of-two scales,
-/// groups of format.block, codes level + 2^(bits−1). Returns nothing if `u` is not such a form (then the caller
-/// stores it as uniform).
+/// The exact inverse of to_uniform (kernels/reference.hpp) for MXINT weights: symmetric uniform weights with f32
+/// power-of-two scales, groups of format.block, codes level + 2^(bits−1). Returns nothing if `u` is not such a form
+/// (then the caller stores it as uniform).
 inline std::optional<MxTensor> mxint_from_uniform(const UniformWeights& u, const MxFormat& format) {
   if (u.format.bits != format.bits || u.format.group_size != format.block || u.format.symmetry != Symmetry::symmetric ||
       u.format.scale_type != ScaleType::f32)
@@ -73,6 +61,19 @@ inline std::optional<MxTensor> mxint_from_uniform(const UniformWeights& u, const
   }
   return t;
 }
+
+namespace detail {
+inline RawTensor raw_f32(const float* p, std::vector<std::uint64_t> shape, std::size_t count) {
+  RawTensor r{DType::f32, std::move(shape), std::vector<std::uint8_t>(count * 4)};
+  if (count) std::memcpy(r.bytes.data(), p, count * 4);
+  return r;
+}
+inline RawTensor raw_i8(const std::int8_t* p, std::vector<std::uint64_t> shape, std::size_t count) {
+  RawTensor r{DType::i8, std::move(shape), std::vector<std::uint8_t>(count)};
+  if (count) std::memcpy(r.bytes.data(), p, count);
+  return r;
+}
+
 
 inline const char* lowrank_storage_name(LowRankStorage s) { return to_string(s); }
 inline LowRankStorage lowrank_storage_from(const std::string& s, const std::string& name) {

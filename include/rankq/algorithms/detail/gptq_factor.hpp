@@ -34,7 +34,7 @@ struct GptqFactor {
   GptqRowMajorF U;                    ///< K x K upper triangular, in processing order: H_d⁻¹ = UᵀU
 };
 
-inline constexpr unsigned kGptqMaxClipSteps = 1000;  ///< more candidates than this only cost time
+using ::rankq::kGptqMaxClipSteps;
 
 /// Per original column: the cost 1/U_pp² of a unit error at its processing position p (docs/gptq.md §3.8); 0 for a
 /// dead channel (its true H is zero: its error never reaches the output).

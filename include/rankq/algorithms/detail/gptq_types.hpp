@@ -18,6 +18,8 @@ struct GptqHessian {
   std::vector<double> values;  ///< K·K entries, H[i·K + j]
 };
 
+inline constexpr unsigned kGptqMaxClipSteps = 1000;  ///< GptqOptions::clip_steps at most: more only cost time
+
 struct GptqOptions {
   double damp = 0.01;          ///< λ: H + λ·mean(diag H)·I before the Cholesky (finite, >= 0)
   bool act_order = false;      ///< process columns by decreasing diag(H) (groups stay on the original order)
