@@ -5,6 +5,8 @@
 
 #include <rankq/io/file.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -322,7 +324,7 @@ int run_synthetic(const Args& args) {
 }
 
 int run_real_model(const Args& args) {
-  const auto rows = rankq::example::run_model(args.run, nullptr, [&](const rankq::io::LlamaModel& weights) {
+  const auto rows = rankq::example::run_model(args.run, nullptr, [&](const rankq::io::LlamaCheckpoint& weights) {
     rankq::example::check_methods_fit_model(args.run.methods, weights);  // before calibration and quantization
   });
   std::printf("\n%-28s %-11s %8s %11s %9s %10s %10s\n", "method", "activations", "bits/w", "perplexity", "Δ fp32", "tokens/s",
@@ -364,7 +366,11 @@ int main(int argc, char** argv) {
       return run_synthetic(args);
     }
     validate_model_run(args);
-    return run_real_model(args);
+    const int status = run_real_model(args);
+    struct rusage usage {};
+    if (::getrusage(RUSAGE_SELF, &usage) == 0)  // ru_maxrss: KiB on Linux; mapped file pages included
+      std::printf("peak RSS: %.1f MB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
+    return status;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rankq-quantize: %s\n", e.what());
     return 1;
