@@ -196,3 +196,21 @@ TEST(QuantizedModelStream, RefusesBadInputAndLeavesNoFile) {
   broken.n_kv_heads = 3;
   EXPECT_THROW(io::QuantizedModelStream(path, broken, "x"), rankq::invalid_argument);
 }
+
+TEST(Layerwise, Fp32PerplexityLayerByLayerEqualsTheWholeModel) {
+  RANKQ_REQUIRE_DATA("stories260K.bin", "tok512.bin", "tinystories-valid-head.txt");
+  const std::string data = rankq_test::data_dir();
+  io::LlamaModel weights = io::read_llama2c(data + "/stories260K.bin");
+  io::LlamaCheckpoint ckpt = io::open_llama2c(data + "/stories260K.bin");
+  const auto tok = llama::Tokenizer::from_file(data + "/tok512.bin", static_cast<std::size_t>(weights.config.vocab_size));
+  const auto paragraphs = llama::load_paragraphs(data + "/tinystories-valid-head.txt");
+  for (int seq_len : {512, 24}) {  // 24: long paragraphs are scored in overlapping windows; classifier in 11 slices
+    weights.config.seq_len = ckpt.config.seq_len = seq_len;
+    const llama::Model model(weights);
+    const auto whole = chunked_perplexity(model, tok, paragraphs, {300, 340}, 2, "fp32");
+    const auto layerwise = fp32_perplexity_layerwise(ckpt, tok, paragraphs, {300, 340}, 2, seq_len == 24 ? 48 : kClassifierSlice);
+    EXPECT_EQ(layerwise.tokens, whole.tokens);
+    EXPECT_EQ(layerwise.mean_nll, whole.mean_nll) << seq_len;  // bit for bit
+    EXPECT_EQ(layerwise.perplexity, whole.perplexity) << seq_len;
+  }
+}

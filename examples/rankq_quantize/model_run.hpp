@@ -24,6 +24,7 @@
 #include "llama/tokenizer.hpp"
 #include "rankq_quantize/gptq_linear.hpp"
 #include "rankq_quantize/layerwise.hpp"
+#include "rankq_quantize/layerwise_eval.hpp"
 #include "rankq_quantize/lcq_linear.hpp"
 #include "rankq_quantize/lqer_linear.hpp"
 #include "rankq_quantize/methods.hpp"
@@ -189,7 +190,8 @@ inline llama::ParagraphRange checked_range(llama::ParagraphRange range, std::siz
 }
 
 /// run_model with --out: the quantized method goes through quantize_layerwise (bounded memory, the file streamed)
-/// and is evaluated from the file it wrote, mapped (model_file.hpp). The fp32 baseline is the whole float model.
+/// and is evaluated from the file it wrote, mapped (model_file.hpp); the fp32 baseline is evaluated layer by layer
+/// (fp32_perplexity_layerwise, the same perplexity as the whole fp32 model).
 inline std::vector<ModelRow> run_model_layerwise(const ModelRunOptions& o, const io::LlamaCheckpoint& checkpoint,
                                                  const llama::Tokenizer& tok, const std::vector<std::string>& eval_paragraphs,
                                                  const std::vector<std::string>& calib_paragraphs, const FactoryBuilder& factory_for) {
@@ -200,9 +202,7 @@ inline std::vector<ModelRow> run_model_layerwise(const ModelRunOptions& o, const
     ModelRow row{label, describe_activations(m), 32.0, 0, 0, 0, 0, o.eval_range.end, 0};
     llama::PerplexityResult r;
     if (m.method == "fp32") {
-      const io::LlamaModel weights = checkpoint.load_all();
-      const llama::Model model(weights);
-      r = chunked_perplexity(model, tok, eval_paragraphs, o.eval_range, o.threads, label);
+      r = fp32_perplexity_layerwise(checkpoint, tok, eval_paragraphs, o.eval_range, o.threads);
       fp32_ppl = r.perplexity;
     } else {
       LayerwiseMethod lm{label, needs_calibration(m), m.gptq.enabled,

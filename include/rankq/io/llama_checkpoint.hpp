@@ -87,6 +87,21 @@ class LlamaCheckpoint {
     return t;
   }
 
+  /// Rows [first, first + count) of a 2-D tensor, decoded to float (count x cols). Not for Q/K tensors stored in
+  /// HF's rotary order (their rows are permuted): rankq::invalid_argument naming the tensor then, or for rows
+  /// outside the tensor.
+  FloatTensor load_rows(const std::string& name, std::uint64_t first, std::uint64_t count) const {
+    const CheckpointTensor& e = entry(name);
+    const char* fn = "io::LlamaCheckpoint::load_rows";
+    rankq::detail::require(e.shape.size() == 2 && e.permute_heads == 0, fn, "name", "'" + name + "' is not a plain matrix");
+    rankq::detail::require(first <= e.shape[0] && count <= e.shape[0] - first, fn, "count",
+                           "rows [" + std::to_string(first) + ", " + std::to_string(first + count) + ") are outside '" + name + "'");
+    const std::uint64_t cols = e.shape[1];
+    FloatTensor t{{count, cols}, std::vector<float>(static_cast<std::size_t>(count * cols))};
+    decode_floats(e.dtype, e.data + first * cols * dtype_size(e.dtype), t.data.size(), t.data.data());
+    return t;
+  }
+
   /// Tells the kernel that the named tensor's mapped pages are not needed any more (madvise MADV_DONTNEED on the
   /// pages it spans): they leave the process's resident set (RSS counts mapped file pages) and are read again from
   /// the file if the tensor is loaded again. The mappings are private and read-only, so nothing is lost. Pages
@@ -94,13 +109,28 @@ class LlamaCheckpoint {
   /// parsed from memory.
   void release(const std::string& name) const {
     const CheckpointTensor& e = entry(name);
-    if (!mapped || e.count == 0) return;
+    release_bytes(e.data, e.count * dtype_size(e.dtype));
+  }
+
+  /// release() for rows [first, first + count) of a 2-D tensor (after load_rows).
+  void release_rows(const std::string& name, std::uint64_t first, std::uint64_t count) const {
+    const CheckpointTensor& e = entry(name);
+    if (e.shape.size() != 2 || first > e.shape[0] || count > e.shape[0] - first) return;
+    const std::uint64_t row_bytes = e.shape[1] * dtype_size(e.dtype);
+    release_bytes(e.data + first * row_bytes, static_cast<std::size_t>(count * row_bytes));
+  }
+
+ private:
+  void release_bytes(const std::uint8_t* data, std::size_t bytes) const {
+    if (!mapped || bytes == 0) return;
     const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const auto begin = reinterpret_cast<std::uintptr_t>(e.data) / page * page;
-    const auto end = reinterpret_cast<std::uintptr_t>(e.data) + e.count * dtype_size(e.dtype);
+    const auto begin = reinterpret_cast<std::uintptr_t>(data) / page * page;
+    const auto end = reinterpret_cast<std::uintptr_t>(data) + bytes;
     ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice: a failure changes nothing
   }
 
+
+ public:
   /// Every tensor decoded (a LlamaModel in float; what read_hf_llama, read_llama_gguf and read_llama2c return).
   LlamaModel load_all() const {
     LlamaModel m;
