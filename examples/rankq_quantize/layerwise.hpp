@@ -115,6 +115,7 @@ inline LayerwiseReport quantize_layerwise(const io::LlamaCheckpoint& ckpt, const
     if (calibrated) {
       const auto start = clock::now();
       const llama::Model fp32(block, llama::dense_linear_factory(), l, 1);
+      block.tensors.clear();  // the slice holds its own (transposed) copies: never two float copies of a block
       const bool gram = m.gram;
       for (const auto& name : fp32.projection_names()) stats.try_emplace(name, fp32.projection(name).in_features(), gram);
       const llama::ActivationObserver observer = [&stats](const std::string& name, const float* x, std::size_t M, std::size_t K) {
@@ -126,6 +127,8 @@ inline LayerwiseReport quantize_layerwise(const io::LlamaCheckpoint& ckpt, const
       }
       report.calibration_seconds += seconds_since(start);
     }
+    if (block.tensors.empty())
+      for (const auto& name : names) block.tensors.emplace(name, ckpt.load(name));  // decoded again for quantizing
     const auto start = clock::now();
     const llama::LinearFactory factory = m.factory_for(stats);
     for (const auto& suffix : llama::projection_suffixes()) {
