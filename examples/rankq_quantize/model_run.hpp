@@ -216,8 +216,9 @@ inline std::vector<ModelRow> run_model_layerwise(const ModelRunOptions& o, const
                      rep.calibration.paragraphs, rep.calibration.tokens, rep.calibration_seconds);
       std::fprintf(stderr, "layer by layer: quantize %.2f s, write %.2f s, %llu bytes to '%s'\n", rep.quantize_seconds,
                    rep.write_seconds, static_cast<unsigned long long>(rep.file_bytes), o.out_path.c_str());
-      const auto loaded = load_quantized_model(o.out_path);  // mapped: the layers view the file
+      auto loaded = load_quantized_model(o.out_path);  // mapped: the layers view the file
       const llama::Model model(loaded.weights, loaded.factory);
+      loaded.weights = {};  // the model holds its own float tensors (embedding, norms, classifier)
       r = chunked_perplexity(model, tok, eval_paragraphs, o.eval_range, o.threads, label);
       row.bits_per_weight = model.projection_bits_per_weight();
       row.quantize_seconds = rep.quantize_seconds;
