@@ -34,7 +34,7 @@ for f in "$quantize" "$llama" "$tok" "$text"; do
 done
 work=bench-models  # git-ignored
 mkdir -p "$work"
-name=$shape${layers/#0/}
+name=$shape
 [[ $layers != 0 ]] && name=$shape-L$layers
 model=$work/$name
 df -h "$work" | tail -1
@@ -57,7 +57,7 @@ step() {
 
 echo "| step | wall s | peak RSS MB | file MB | bits/w | notes |"
 echo "|---|---|---|---|---|---|"
-[[ -d $model ]] || { read -r w r < <(step generate python3 scripts/gen-synthetic-llama.py --out "$model" --shape "$shape" ${layers/#0/} $([[ $layers != 0 ]] && echo --layers "$layers"))
+[[ -d $model ]] || { read -r w r < <(step generate python3 scripts/gen-synthetic-llama.py --out "$model" --shape "$shape" $([[ $layers != 0 ]] && echo --layers "$layers"))
   echo "| generate $name (BF16) | $w | $r | $(du -sm "$model" | cut -f1) | 16 | |"; }
 if [[ $fp32_speed == 1 ]]; then
   read -r w r < <(step "fp32 speed" "$llama" "$model" --tokenizer "$tok" speed)
