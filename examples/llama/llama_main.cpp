@@ -1,6 +1,7 @@
 // rankq-llama — loads a llama2.c, GGUF or Hugging Face LLaMA model (fp32) or a rankq quantized model file (the
 // output of rankq-quantize --out, run on its prepared layers without copying the packed weights) and generates
 // greedily or measures paragraph perplexity.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -42,6 +43,8 @@ const char* kUsage =
     "  perplexity --text FILE [--begin B] [--end E] [--threads T] [--context C]\n"
     "                                        paragraph perplexity (split on blank lines, each paragraph\n"
     "                                        BOS + tokens, all tokens after BOS scored) over paragraphs [B, E)\n"
+    "  speed [--prompt-tokens P] [--gen N]  prefill of P tokens (default 128) then N greedy decode steps (default\n"
+    "                                        64), timed separately; prints tokens/s of each (one sequence, calling thread)\n"
     "  Numbers are whole non-negative integers; --threads is 1 to 4x the hardware threads; an empty range is\n"
     "  refused. Options are checked before the model is loaded.\n";
 
@@ -50,7 +53,7 @@ struct Arguments {
   std::map<std::string, std::string> options;
   // The command's options, parsed and range-checked before anything is loaded.
   std::string prompt, text_path;
-  std::size_t steps = 256, threads = 2, context = 0;
+  std::size_t steps = 256, threads = 2, context = 0, prompt_tokens = 128, gen = 64;
   rankq::llama::ParagraphRange range;
 };
 
@@ -96,6 +99,10 @@ Arguments parse_arguments(int argc, char** argv) {
     reject_unknown_options(args, {"prompt", "steps"});
     if (auto it = args.options.find("prompt"); it != args.options.end()) args.prompt = it->second;
     args.steps = number("steps", 1, positions, 256);
+  } else if (args.command == "speed") {
+    reject_unknown_options(args, {"prompt-tokens", "gen"});
+    args.prompt_tokens = number("prompt-tokens", 1, positions, 128);
+    args.gen = number("gen", 1, positions, 64);
   } else if (args.command == "perplexity") {
     reject_unknown_options(args, {"text", "begin", "end", "threads", "context"});
     const auto text = args.options.find("text");
@@ -173,6 +180,30 @@ int run(const Arguments& args) {
         c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len,
         static_cast<double>(c.norm_eps), static_cast<double>(c.rope_theta), tokenizer->vocab_size(), method.c_str(),
         model.projection_bits_per_weight());
+    return 0;
+  }
+  if (args.command == "speed") {
+    if (args.prompt_tokens + args.gen > model.max_positions())
+      throw std::invalid_argument("--prompt-tokens + --gen = " + std::to_string(args.prompt_tokens + args.gen) +
+                                  " exceeds seq_len = " + std::to_string(model.max_positions()));
+    std::vector<int> prompt(args.prompt_tokens);  // BOS, then token ids cycling through the vocabulary (deterministic)
+    prompt[0] = tokenizer->bos_id();
+    for (std::size_t i = 1; i < prompt.size(); ++i) prompt[i] = static_cast<int>(3 + (i * 7919) % (model.vocab_size() - 3));
+    rankq::llama::KvCache cache = model.make_cache(args.prompt_tokens + args.gen);
+    std::vector<float> logits(prompt.size() * model.vocab_size());
+    using clock = std::chrono::steady_clock;
+    auto t0 = clock::now();
+    model.forward_chunk(prompt.data(), prompt.size(), 0, cache, logits.data());
+    const double prefill = std::chrono::duration<double>(clock::now() - t0).count();
+    int next = static_cast<int>(rankq::llama::argmax(logits.data() + (prompt.size() - 1) * model.vocab_size(), model.vocab_size()));
+    t0 = clock::now();
+    for (std::size_t i = 0; i < args.gen; ++i) {
+      model.forward_chunk(&next, 1, args.prompt_tokens + i, cache, logits.data());
+      next = static_cast<int>(rankq::llama::argmax(logits.data(), model.vocab_size()));
+    }
+    const double decode = std::chrono::duration<double>(clock::now() - t0).count();
+    std::printf("prefill %zu tokens: %.3f s, %.2f tokens/s; decode %zu tokens: %.3f s, %.3f tokens/s\n", args.prompt_tokens, prefill,
+                static_cast<double>(args.prompt_tokens) / prefill, args.gen, decode, static_cast<double>(args.gen) / decode);
     return 0;
   }
   if (args.command == "generate") {

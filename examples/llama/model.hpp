@@ -60,18 +60,39 @@ class Model {
       : config_(weights.config) {
     validate_config();
     const auto& c = config_;
-    const std::size_t dim = size(c.dim), kv_dim = shape_.kv_dim(), hidden = size(c.hidden_dim),
-                      vocab = size(c.vocab_size);
+    const std::size_t dim = size(c.dim), vocab = size(c.vocab_size);
     embedding_ = vector_tensor(weights, "token_embd.weight", vocab * dim, {vocab, dim});
     const std::string classifier_name = weights.tensors.count("output.weight") ? "output.weight" : "token_embd.weight";
     const auto& classifier = find_tensor(weights, classifier_name);
     expect_shape(classifier, classifier_name, {vocab, dim});
     classifier_ = DenseLinear::from_tensor(classifier_name, classifier);
     final_norm_ = vector_tensor(weights, "output_norm.weight", dim, {dim});
+    build_blocks(weights, make_linear, 0, size(c.n_layers));
+  }
+
+  /// A slice of a model: only blocks [first_block, first_block + block_count) of `weights.config` (their names
+  /// keep the global block numbers; `weights` needs only their tensors), without embedding and classifier. It runs
+  /// forward_blocks only: a pipeline that holds one block at a time (rankq-quantize's layer-by-layer
+  /// calibration, docs/engine.md) chains slices over the residual stream and gets the whole model's activations bit
+  /// for bit, since every block does exactly the arithmetic it does inside the whole model.
+  Model(const rankq::io::LlamaModel& weights, const LinearFactory& make_linear, std::size_t first_block, std::size_t block_count)
+      : config_(weights.config) {
+    validate_config();
+    if (block_count == 0 || first_block + block_count > size(config_.n_layers))
+      rankq::throw_invalid_argument("llama::Model", "first_block",
+                                    "+ block_count = " + std::to_string(first_block) + " + " + std::to_string(block_count) +
+                                        " is not a non-empty range of the " + std::to_string(config_.n_layers) + " blocks");
+    build_blocks(weights, make_linear, first_block, block_count);
+  }
+
+ private:
+  void build_blocks(const rankq::io::LlamaModel& weights, const LinearFactory& make_linear, std::size_t first, std::size_t count) {
+    const auto& c = config_;
+    const std::size_t dim = size(c.dim), kv_dim = shape_.kv_dim(), hidden = size(c.hidden_dim);
     const std::map<std::string, std::pair<std::size_t, std::size_t>> shapes = {
         {"attn_q", {dim, dim}},      {"attn_k", {kv_dim, dim}}, {"attn_v", {kv_dim, dim}},  {"attn_output", {dim, dim}},
         {"ffn_gate", {hidden, dim}}, {"ffn_up", {hidden, dim}}, {"ffn_down", {dim, hidden}}};
-    for (std::size_t l = 0; l < size(c.n_layers); ++l) {
+    for (std::size_t l = first; l < first + count; ++l) {
       Block block;
       block.attn_norm = vector_tensor(weights, block_tensor_name(l, "attn_norm"), dim, {dim});
       block.ffn_norm = vector_tensor(weights, block_tensor_name(l, "ffn_norm"), dim, {dim});
@@ -94,6 +115,7 @@ class Model {
     }
   }
 
+ public:
   const rankq::io::LlamaConfig& config() const { return config_; }
   std::size_t vocab_size() const { return size(config_.vocab_size); }
   std::size_t max_positions() const { return size(config_.seq_len); }
@@ -128,10 +150,9 @@ class Model {
       rankq::throw_invalid_argument(fn, "start_pos",
                                     "+ n = " + std::to_string(start_pos + n) + " exceeds the context of " +
                                         std::to_string(std::min(max_positions(), cache.capacity())) + " positions");
-    const std::size_t dim = size(config_.dim), kv_dim = shape_.kv_dim(), hidden = size(config_.hidden_dim);
-    std::vector<float> x(n * dim), normed(n * dim), q(n * dim), k(n * kv_dim), v(n * kv_dim), attended(n * dim),
-        delta(n * dim), gate(n * hidden), up(n * hidden), scores(start_pos + n);
-    const ops::RopeTable rope(start_pos, n, shape_.head_size, config_.rope_theta);  // this call's positions only
+    if (!classifier_) rankq::throw_invalid_argument(fn, "this", "is a slice of blocks (no embedding or classifier): use forward_blocks");
+    const std::size_t dim = size(config_.dim);
+    std::vector<float> x(n * dim), normed(n * dim);
     for (std::size_t i = 0; i < n; ++i) {
       if (tokens[i] < 0 || static_cast<std::size_t>(tokens[i]) >= vocab_size())
         rankq::throw_invalid_argument(fn, "tokens",
@@ -139,13 +160,34 @@ class Model {
                                           " is outside the vocabulary of " + std::to_string(vocab_size()));
       std::copy_n(embedding_.data() + static_cast<std::size_t>(tokens[i]) * dim, dim, x.data() + i * dim);
     }
+    forward_blocks(x.data(), n, start_pos, cache, observer);
+    ops::rms_norm(x.data(), final_norm_.data(), n, dim, config_.norm_eps, normed.data());
+    classifier_->forward(normed.data(), n, logits);
+  }
+
+  /// Runs this model's blocks, in order, on the residual stream x (n x dim, updated in place) at positions
+  /// start_pos..start_pos+n-1, with cache layer i holding this model's i-th block (as forward_chunk does).
+  void forward_blocks(float* x_stream, std::size_t n, std::size_t start_pos, KvCache& cache,
+                      const ActivationObserver& observer = nullptr) const {
+    const char* fn = "llama::Model::forward_blocks";
+    rankq::require_positive(n, fn, "n");
+    rankq::require_non_null(x_stream, n, fn, "x");
+    if (start_pos + n > std::min(max_positions(), cache.capacity()))
+      rankq::throw_invalid_argument(fn, "start_pos",
+                                    "+ n = " + std::to_string(start_pos + n) + " exceeds the context of " +
+                                        std::to_string(std::min(max_positions(), cache.capacity())) + " positions");
+    const std::size_t dim = size(config_.dim), kv_dim = shape_.kv_dim(), hidden = size(config_.hidden_dim);
+    float* x = x_stream;
+    std::vector<float> normed(n * dim), q(n * dim), k(n * kv_dim), v(n * kv_dim), attended(n * dim), delta(n * dim),
+        gate(n * hidden), up(n * hidden), scores(start_pos + n);
+    const ops::RopeTable rope(start_pos, n, shape_.head_size, config_.rope_theta);  // this call's positions only
     auto run = [&](const Block& block, std::size_t p, const float* input, float* output) {
       if (observer) observer(block.names[p], input, n, block.layers[p]->in_features());
       block.layers[p]->forward(input, n, output);
     };
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
       const Block& block = blocks_[l];
-      ops::rms_norm(x.data(), block.attn_norm.data(), n, dim, config_.norm_eps, normed.data());
+      ops::rms_norm(x, block.attn_norm.data(), n, dim, config_.norm_eps, normed.data());
       run(block, kQ, normed.data(), q.data());
       run(block, kK, normed.data(), k.data());
       run(block, kV, normed.data(), v.data());
@@ -160,16 +202,14 @@ class Model {
       for (std::size_t i = 0; i < n; ++i)
         ops::attend(q.data() + i * dim, start_pos + i, keys, values, shape_, scores.data(), attended.data() + i * dim);
       run(block, kO, attended.data(), delta.data());
-      ops::add_in_place(x.data(), delta.data(), n * dim);
-      ops::rms_norm(x.data(), block.ffn_norm.data(), n, dim, config_.norm_eps, normed.data());
+      ops::add_in_place(x, delta.data(), n * dim);
+      ops::rms_norm(x, block.ffn_norm.data(), n, dim, config_.norm_eps, normed.data());
       run(block, kGate, normed.data(), gate.data());
       run(block, kUp, normed.data(), up.data());
       ops::swiglu(gate.data(), up.data(), n * hidden);
       run(block, kDown, gate.data(), delta.data());
-      ops::add_in_place(x.data(), delta.data(), n * dim);
+      ops::add_in_place(x, delta.data(), n * dim);
     }
-    ops::rms_norm(x.data(), final_norm_.data(), n, dim, config_.norm_eps, normed.data());
-    classifier_->forward(normed.data(), n, logits);
   }
 
   /// The Linear built for a projection tensor ("blk.0.attn_q.weight"); throws if there is none.

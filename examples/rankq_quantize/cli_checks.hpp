@@ -65,7 +65,9 @@ inline void check_model_run_files(const ModelRunOptions& o, const std::string& j
 
 /// Once the model is loaded (before calibration and quantization): every method's rank fits every projection.
 /// The message names the option, the method and the first layer that does not fit.
-inline void check_methods_fit_model(const std::vector<MethodSpec>& methods, const io::LlamaModel& weights) {
+/// `Weights`: io::LlamaModel or io::LlamaCheckpoint (only the config and the shapes are read).
+template <typename Weights>
+void check_methods_fit_model(const std::vector<MethodSpec>& methods, const Weights& weights) {
   const int layers = weights.config.n_layers;
   for (const MethodSpec& m : methods) {
     if (m.method != "lqer" && m.method != "l2qer") continue;

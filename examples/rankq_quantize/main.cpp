@@ -5,6 +5,8 @@
 
 #include <rankq/io/file.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -83,7 +85,9 @@ void usage() {
       "  --gptq-block B         lazy-batch width in columns, 1 to 65536 (default 128)\n"
       "  --gptq-clip N          GPTQ onto rtn's grid: each group's range is shrunk by the best of N factors in\n"
       "                         [0.5, 1) or kept (least H-weighted rounding error); 0 = min/max; 0 to 1000 (default 20)\n"
-      "  --out FILE             write the quantized model (one quantized method) as a safetensors file\n"
+      "  --out FILE             write the quantized model (one quantized method) as a safetensors file; the run\n"
+      "                         then works layer by layer (bounded memory: one block in float at a time; the same\n"
+      "                         file and perplexities; docs/engine.md) and prints its peak RSS\n"
       "Both modes:\n"
       "  --json FILE            also write the table as JSON\n"
       "Every option is checked before any work starts: numbers are whole non-negative integers in range, an option\n"
@@ -322,7 +326,7 @@ int run_synthetic(const Args& args) {
 }
 
 int run_real_model(const Args& args) {
-  const auto rows = rankq::example::run_model(args.run, nullptr, [&](const rankq::io::LlamaModel& weights) {
+  const auto rows = rankq::example::run_model(args.run, nullptr, [&](const rankq::io::LlamaCheckpoint& weights) {
     rankq::example::check_methods_fit_model(args.run.methods, weights);  // before calibration and quantization
   });
   std::printf("\n%-28s %-11s %8s %11s %9s %10s %10s\n", "method", "activations", "bits/w", "perplexity", "Δ fp32", "tokens/s",
@@ -364,7 +368,11 @@ int main(int argc, char** argv) {
       return run_synthetic(args);
     }
     validate_model_run(args);
-    return run_real_model(args);
+    const int status = run_real_model(args);
+    struct rusage usage {};
+    if (::getrusage(RUSAGE_SELF, &usage) == 0)  // ru_maxrss: KiB on Linux; mapped file pages included
+      std::printf("peak RSS: %.1f MB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
+    return status;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rankq-quantize: %s\n", e.what());
     return 1;

@@ -23,6 +23,8 @@
 #include "llama/perplexity.hpp"
 #include "llama/tokenizer.hpp"
 #include "rankq_quantize/gptq_linear.hpp"
+#include "rankq_quantize/layerwise.hpp"
+#include "rankq_quantize/layerwise_eval.hpp"
 #include "rankq_quantize/lcq_linear.hpp"
 #include "rankq_quantize/lqer_linear.hpp"
 #include "rankq_quantize/methods.hpp"
@@ -69,6 +71,18 @@ inline io::LlamaModel load_model(const std::string& path) {
   }
 }
 
+/// The checkpoint opened without decoding it (io::LlamaCheckpoint; load_model(path) is open_checkpoint(path).load_all()).
+inline io::LlamaCheckpoint open_checkpoint(const std::string& path) {
+  if (std::filesystem::is_directory(path)) return io::open_hf_llama(path);
+  switch (io::detect_model_file(path)) {
+    case io::ModelFileKind::gguf: return io::open_llama_gguf(path);
+    case io::ModelFileKind::llama2c: return io::open_llama2c(path);
+    default: break;
+  }
+  (void)load_model(path);  // throws: a single safetensors file is refused with load_model's message
+  throw rankq::invalid_argument("rankq-quantize: --model '" + path + "' is not a checkpoint");
+}
+
 inline llama::Tokenizer load_tokenizer(const ModelRunOptions& o, std::size_t vocab) {
   const auto ends_with = [](const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -82,10 +96,6 @@ inline llama::Tokenizer load_tokenizer(const ModelRunOptions& o, std::size_t voc
   const auto v = io::gguf_vocab(io::read_gguf(o.model_path));
   return llama::Tokenizer::from_vocabulary(v.tokens, v.scores, v.bos, v.eos);
 }
-
-/// Per projection (GGUF tensor name): statistics of its input activations in the fp32 model on the
-/// calibration paragraphs. One batch per paragraph (window of at most seq_len tokens, BOS included).
-using CalibrationStats = std::map<std::string, ActivationStats>;
 
 /// Methods that use calibration: L²QER (its scale s from max-of-batch-means |x|), LCQ (D = E[x²]) and GPTQ (XᵀX).
 inline bool needs_calibration(const MethodSpec& m) { return m.method == "l2qer" || m.method == "lcq" || m.gptq.enabled; }
@@ -179,10 +189,53 @@ inline llama::ParagraphRange checked_range(llama::ParagraphRange range, std::siz
   return {range.begin, end};
 }
 
+/// run_model with --out: the quantized method goes through quantize_layerwise (bounded memory, the file streamed)
+/// and is evaluated from the file it wrote, mapped (model_file.hpp); the fp32 baseline is evaluated layer by layer
+/// (fp32_perplexity_layerwise, the same perplexity as the whole fp32 model).
+inline std::vector<ModelRow> run_model_layerwise(const ModelRunOptions& o, const io::LlamaCheckpoint& checkpoint,
+                                                 const llama::Tokenizer& tok, const std::vector<std::string>& eval_paragraphs,
+                                                 const std::vector<std::string>& calib_paragraphs, const FactoryBuilder& factory_for) {
+  std::vector<ModelRow> rows;
+  double fp32_ppl = 0;
+  for (const MethodSpec& m : o.methods) {
+    const std::string label = describe(m);
+    ModelRow row{label, describe_activations(m), 32.0, 0, 0, 0, 0, o.eval_range.end, 0};
+    llama::PerplexityResult r;
+    if (m.method == "fp32") {
+      r = fp32_perplexity_layerwise(checkpoint, tok, eval_paragraphs, o.eval_range, o.threads);
+      fp32_ppl = r.perplexity;
+    } else {
+      LayerwiseMethod lm{label, needs_calibration(m), m.gptq.enabled,
+                         [&factory_for, m](const CalibrationStats& stats) { return factory_for(m, stats); }};
+      if (lm.calibrated && o.calib_path == o.eval_path && o.calib_range.begin < o.eval_range.end && o.eval_range.begin < o.calib_range.end)
+        std::fprintf(stderr, "rankq-quantize: warning: calibration paragraphs [%zu, %zu) overlap evaluation paragraphs [%zu, %zu)\n",
+                     o.calib_range.begin, o.calib_range.end, o.eval_range.begin, o.eval_range.end);
+      const LayerwiseReport rep = quantize_layerwise(checkpoint, &tok, calib_paragraphs, o.calib_range, lm, o.out_path);
+      if (lm.calibrated)
+        std::fprintf(stderr, "calibration: %zu paragraphs, %zu tokens per projection, %.1f s (fp32 forward, block by block)\n",
+                     rep.calibration.paragraphs, rep.calibration.tokens, rep.calibration_seconds);
+      std::fprintf(stderr, "layer by layer: quantize %.2f s, write %.2f s, %llu bytes to '%s'\n", rep.quantize_seconds,
+                   rep.write_seconds, static_cast<unsigned long long>(rep.file_bytes), o.out_path.c_str());
+      auto loaded = load_quantized_model(o.out_path);  // mapped: the layers view the file
+      const llama::Model model(loaded.weights, loaded.factory);
+      loaded.weights = {};  // the model holds its own float tensors (embedding, norms, classifier)
+      r = chunked_perplexity(model, tok, eval_paragraphs, o.eval_range, o.threads, label);
+      row.bits_per_weight = model.projection_bits_per_weight();
+      row.quantize_seconds = rep.quantize_seconds;
+    }
+    row.perplexity = r.perplexity;
+    row.delta_vs_fp32 = fp32_ppl > 0 ? r.perplexity - fp32_ppl : 0.0;
+    row.tokens_per_second = r.tokens_per_second;
+    row.tokens = r.tokens;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 /// `validate` (if set) runs once the model is loaded, before calibration and quantization (rankq-quantize checks
 /// that every method fits every layer there). Texts and ranges are checked before the model is loaded.
 inline std::vector<ModelRow> run_model(ModelRunOptions o, FactoryBuilder factory_for = nullptr,
-                                       const std::function<void(const io::LlamaModel&)>& validate = nullptr) {
+                                       const std::function<void(const io::LlamaCheckpoint&)>& validate = nullptr) {
   if (!factory_for)
     factory_for = [threads = o.threads](const MethodSpec& m, const CalibrationStats& c) { return default_factory(m, c, threads); };
   const bool calibrated = std::any_of(o.methods.begin(), o.methods.end(), needs_calibration);
@@ -193,9 +246,11 @@ inline std::vector<ModelRow> run_model(ModelRunOptions o, FactoryBuilder factory
     calib_paragraphs = o.calib_path == o.eval_path ? eval_paragraphs : llama::load_paragraphs(o.calib_path);
     o.calib_range = checked_range(o.calib_range, calib_paragraphs.size(), "--calib-range", o.calib_path);
   }
-  const io::LlamaModel weights = load_model(o.model_path);
-  if (validate) validate(weights);
-  const llama::Tokenizer tok = load_tokenizer(o, static_cast<std::size_t>(weights.config.vocab_size));
+  const io::LlamaCheckpoint checkpoint = open_checkpoint(o.model_path);
+  if (validate) validate(checkpoint);
+  const llama::Tokenizer tok = load_tokenizer(o, static_cast<std::size_t>(checkpoint.config.vocab_size));
+  if (!o.out_path.empty()) return run_model_layerwise(o, checkpoint, tok, eval_paragraphs, calib_paragraphs, factory_for);
+  const io::LlamaModel weights = checkpoint.load_all();
   CalibrationStats calib;  // collected once, shared by every method that needs it
   if (calibrated) {
     if (o.calib_path == o.eval_path && o.calib_range.begin < o.eval_range.end && o.eval_range.begin < o.calib_range.end)
@@ -222,7 +277,6 @@ inline std::vector<ModelRow> run_model(ModelRunOptions o, FactoryBuilder factory
     });
     const double quantize_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     bar.finish();
-    if (!o.out_path.empty() && m.method != "fp32") save_quantized_model(o.out_path, weights, model, label);
     const auto r = chunked_perplexity(model, tok, eval_paragraphs, o.eval_range, o.threads, label);
     if (m.method == "fp32") fp32_ppl = r.perplexity;
     rows.push_back(ModelRow{label, describe_activations(m), m.method == "fp32" ? 32.0 : model.projection_bits_per_weight(),

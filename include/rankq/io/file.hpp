@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -178,15 +179,13 @@ struct ByteSpan {
   std::size_t size;
 };
 
-/// Writes the concatenation of `pieces` to `path` atomically: they go to a new temporary file in the same directory
-/// ("<path>.tmp.<pid>.<n>"), which is flushed to disk (fsync) and then renamed over `path`. Readers see either the
-/// old file or the complete new one; on any failure the temporary file is removed, `path` is left as it was, and
-/// io_error is thrown. The new file gets the usual permissions (0666 minus the umask). Only a regular file is
-/// replaced: if `path` is a directory, symbolic link, device, FIFO or socket, io_error is thrown before anything
-/// is created. While the temporary file exists it is registered for remove_temporary_files_on_signal().
-inline void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& pieces) {
+/// Writes what `produce` hands to its `write` callback, in order, to `path` atomically, as write_file_atomic below
+/// (same temporary file, checks, cleanup and rename). For output that is not in memory at once (a file assembled
+/// from a spool): `produce` may call `write` any number of times; an exception it throws removes the temporary file
+/// and propagates.
+inline void write_file_atomic_with(const std::string& path,
+                                   const std::function<void(const std::function<void(const std::uint8_t*, std::size_t)>&)>& produce) {
   rankq::detail::require(!path.empty(), "io::write_file_atomic", "path", "is empty");
-  for (const ByteSpan& p : pieces) rankq::detail::require_non_null(p.data, p.size, "io::write_file_atomic", "pieces");
   struct stat target {};
   if (::lstat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode))
     throw io_error("rankq::io: refusing to replace '" + path + "': it is not a regular file (" +
@@ -208,14 +207,23 @@ inline void write_file_atomic(const std::string& path, const std::vector<ByteSpa
     ::unlink(tmp.c_str());
     detail::throw_io(what, tmp, err);
   };
-  for (const ByteSpan& piece : pieces) {
+  const auto write = [&](const std::uint8_t* data, std::size_t size) {
     std::size_t done = 0;
-    while (done < piece.size) {
-      const ::ssize_t n = ::write(f.fd, piece.data + done, piece.size - done);
+    while (done < size) {
+      const ::ssize_t n = ::write(f.fd, data + done, size - done);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) fail("write", n < 0 ? errno : EIO);
       done += static_cast<std::size_t>(n);
     }
+  };
+  try {
+    produce(write);
+  } catch (...) {
+    if (f.fd >= 0) {
+      ::close(f.release());
+      ::unlink(tmp.c_str());
+    }
+    throw;
   }
   if (::fsync(f.fd) != 0) fail("flush (fsync)", errno);
   if (::close(f.release()) != 0) {
@@ -231,6 +239,20 @@ inline void write_file_atomic(const std::string& path, const std::vector<ByteSpa
   // Make the rename itself durable; failure here does not undo the (already visible) new file.
   detail::FdGuard dir(::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.fd >= 0) ::fsync(dir.fd);
+}
+
+/// Writes the concatenation of `pieces` to `path` atomically: they go to a new temporary file in the same directory
+/// ("<path>.tmp.<pid>.<n>"), which is flushed to disk (fsync) and then renamed over `path`. Readers see either the
+/// old file or the complete new one; on any failure the temporary file is removed, `path` is left as it was, and
+/// io_error is thrown. The new file gets the usual permissions (0666 minus the umask). Only a regular file is
+/// replaced: if `path` is a directory, symbolic link, device, FIFO or socket, io_error is thrown before anything
+/// is created. While the temporary file exists it is registered for remove_temporary_files_on_signal().
+inline void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& pieces) {
+  rankq::detail::require(!path.empty(), "io::write_file_atomic", "path", "is empty");
+  for (const ByteSpan& p : pieces) rankq::detail::require_non_null(p.data, p.size, "io::write_file_atomic", "pieces");
+  write_file_atomic_with(path, [&](const std::function<void(const std::uint8_t*, std::size_t)>& write) {
+    for (const ByteSpan& piece : pieces) write(piece.data, piece.size);
+  });
 }
 
 /// Installs handlers for SIGINT and SIGTERM that remove the temporary files of writes in progress and then

@@ -16,6 +16,7 @@
 #include "rankq/io/detail/gguf_parser.hpp"
 #include "rankq/io/file.hpp"
 #include "rankq/io/gguf_file.hpp"
+#include "rankq/io/llama_checkpoint.hpp"
 #include "rankq/io/llama_model.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace io {
@@ -55,12 +56,17 @@ inline std::string shape_string(const std::vector<std::uint64_t>& s) {
   return out.empty() ? "[] (scalar)" : out;
 }
 
-inline FloatTensor gguf_float_tensor(const GgufFile& g, const std::string& name, const std::vector<std::uint64_t>& shape) {
+/// The tensor as a CheckpointTensor viewing g's bytes, after the checks tensor_floats does (type F32/F16/BF16).
+inline CheckpointTensor gguf_float_tensor(const GgufFile& g, const std::string& name, const std::vector<std::uint64_t>& shape) {
   const GgufTensorInfo& t = g.tensor(name);
   if (t.shape() != shape)
     throw format_error(g.source() + ": tensor '" + name + "' has shape " + shape_string(t.shape()) + " (ne reversed), expected " +
                        shape_string(shape));
-  return FloatTensor{shape, g.tensor_floats(name)};
+  if (t.type != 0 && t.type != 1 && t.type != 30)
+    throw format_error(g.source() + ": tensor '" + name + "' has ggml type " + t.type_name() + " (" +
+                       std::to_string(t.type) + "): only F32, F16 and BF16 convert to float");
+  const DType d = t.type == 0 ? DType::f32 : t.type == 1 ? DType::f16 : DType::bf16;
+  return CheckpointTensor{d, shape, g.tensor_data(name), static_cast<std::size_t>(t.n_elements), 0};
 }
 
 }  // namespace detail
@@ -73,11 +79,15 @@ inline FloatTensor gguf_float_tensor(const GgufFile& g, const std::string& name,
 /// row-major [out][in]) and type F32/F16/BF16; output.weight defaults to a copy of token_embd.weight.
 /// Q/K rows are taken as stored: llama.cpp's converters write Meta's interleaved-pair RoPE order, the one
 /// llama2.c uses, so both loaders agree without a permutation. Throws rankq::format_error on any mismatch.
-inline LlamaModel load_llama_gguf(const GgufFile& g) {
+/// open_llama_gguf / load_llama_gguf check everything first; the checkpoint views (a copy of) `g`.
+inline LlamaCheckpoint open_llama_gguf(const GgufFile& g, bool mapped = false) {
   const std::string& arch = g.get_string("general.architecture");
   if (arch != "llama")
     throw format_error(g.source() + ": metadata 'general.architecture' = " + detail::quote(arch) + ", expected 'llama'");
-  LlamaModel m;
+  LlamaCheckpoint m;
+  m.source = g.source();
+  m.mapped = mapped;
+  m.owners.push_back(std::make_shared<const GgufFile>(g));  // shares the mapping or the parsed bytes
   LlamaConfig& c = m.config;
   c.dim = detail::gguf_positive_int(g, "llama.embedding_length");
   c.hidden_dim = detail::gguf_positive_int(g, "llama.feed_forward_length");
@@ -113,6 +123,12 @@ inline LlamaModel load_llama_gguf(const GgufFile& g) {
     m.tensors.emplace("output.weight", m.tensors.at("token_embd.weight"));
   return m;
 }
+
+/// Every tensor of open_llama_gguf(g) decoded to float.
+inline LlamaModel load_llama_gguf(const GgufFile& g) { return open_llama_gguf(g).load_all(); }
+
+/// read_gguf (mapped) + open_llama_gguf: tensors stay in the mapping until loaded; release() drops their pages.
+inline LlamaCheckpoint open_llama_gguf(const std::string& path) { return open_llama_gguf(read_gguf(path), true); }
 
 /// read_gguf + load_llama_gguf.
 inline LlamaModel read_llama_gguf(const std::string& path) { return load_llama_gguf(read_gguf(path)); }

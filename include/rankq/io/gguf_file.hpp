@@ -268,6 +268,9 @@ class GgufFile {
     out.bytes.assign(p, p + t.n_bytes);
     return out;
   }
+  /// Where the tensor's bytes begin (n_bytes of them when size_known; bounds checked by the parser). Valid while
+  /// this GgufFile (or a copy of it) lives.
+  const std::uint8_t* tensor_data(const std::string& name) const { return bytes_ + data_offset_ + tensor(name).offset; }
   /// The tensor's values as floats (F32, F16, BF16 only; others throw rankq::format_error).
   std::vector<float> tensor_floats(const std::string& name) const {
     const GgufTensorInfo& t = tensor(name);

@@ -20,6 +20,7 @@
 
 #include "rankq/error.hpp"
 #include "rankq/io/file.hpp"
+#include "rankq/io/llama_checkpoint.hpp"
 #include "rankq/io/llama_model.hpp"
 #include "rankq/io/safetensors.hpp"
 
@@ -75,25 +76,6 @@ inline void hf_require_absent(const nlohmann::json& config, const char* key, con
   const auto it = config.find(key);
   if (it == config.end() || it->is_null() || *it == false || (!allowed.is_null() && *it == allowed)) return;
   throw format_error(source + ": '" + key + "' = " + it->dump() + ": " + what + " is not supported");
-}
-
-/// Rows of a Q or K weight ([n_heads * head][cols]) from HF's rotary order back to Meta's interleaved pairs.
-/// HF's convert_llama_weights_to_hf.py stores row h*head + j*head/2 + i what Meta has at row h*head + 2i + j
-/// (docs/io.md §Hugging Face checkpoints), so Meta's row h*head + 2i + j = HF's row h*head + j*head/2 + i.
-inline void hf_unpermute_rows(FloatTensor& t, int n_heads, const std::string& name) {
-  const std::uint64_t rows = t.shape.at(0), cols = t.shape.at(1), heads = static_cast<std::uint64_t>(n_heads);
-  if (rows % heads != 0 || (rows / heads) % 2 != 0)
-    throw format_error("tensor '" + name + "': " + std::to_string(rows) + " rows are not " + std::to_string(heads) +
-                       " heads of an even size");
-  const std::uint64_t head = rows / heads, half = head / 2;
-  std::vector<float> out(t.data.size());
-  for (std::uint64_t h = 0; h < heads; ++h)
-    for (std::uint64_t i = 0; i < half; ++i)
-      for (std::uint64_t j = 0; j < 2; ++j) {
-        const float* src = t.data.data() + (h * head + j * half + i) * cols;
-        std::copy(src, src + cols, out.data() + (h * head + 2 * i + j) * cols);
-      }
-  t.data = std::move(out);
 }
 
 }  // namespace detail
@@ -203,12 +185,15 @@ inline std::map<std::string, std::set<std::string>> hf_safetensors_files(const s
 /// be present exactly once with its shape; rotary_emb.inv_freq buffers are ignored; any other tensor (biases,
 /// quantized weights such as qweight/scales) and any non-float dtype are refused with rankq::format_error naming
 /// the tensor, the file and what is unsupported. io_error if a file cannot be read.
-inline LlamaModel read_hf_llama(const std::string& dir) {
+/// open_hf_llama does every check and maps the files; read_hf_llama then decodes every tensor.
+inline LlamaCheckpoint open_hf_llama(const std::string& dir) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(dir)) throw io_error("rankq::io: Hugging Face checkpoint '" + dir + "' is not a directory");
   const HfLlamaConfig hf = read_hf_llama_config(dir);
-  LlamaModel m;
+  LlamaCheckpoint m;
   m.config = hf.config;
+  m.source = "Hugging Face checkpoint '" + dir + "'";
+  m.mapped = true;
   const LlamaConfig& c = m.config;
   // HF name -> (GGUF name, shape, heads to unpermute by or 0).
   struct Target {
@@ -239,7 +224,10 @@ inline LlamaModel read_hf_llama(const std::string& dir) {
 
   for (const auto& [file, listed] : hf_safetensors_files(dir)) {
     const std::string path = dir + "/" + file;
-    const SafetensorsFile st = read_safetensors(path);
+    auto file_map = std::make_shared<const MappedFile>(path);  // tensors are viewed in the mapping, not copied
+    const SafetensorsFile st = detail::parse_safetensors_impl(file_map->data(), file_map->size(), "safetensors '" + path + "'",
+                                                              [](const std::string&) { return true; });
+    m.owners.push_back(file_map);
     for (const std::string& name : listed)
       if (st.tensors.count(name) == 0)
         throw format_error("Hugging Face checkpoint '" + dir + "': the index puts tensor '" + name + "' in '" + file +
@@ -262,9 +250,10 @@ inline LlamaModel read_hf_llama(const std::string& dir) {
                            ", config.json implies " + detail::hf_shape(target->second.shape));
       if (m.tensors.count(target->second.name) != 0)
         throw format_error("Hugging Face checkpoint '" + dir + "': " + where + " appears twice");
-      FloatTensor t{raw.shape, to_float(raw)};
-      if (target->second.permute_heads > 0) detail::hf_unpermute_rows(t, target->second.permute_heads, name);
-      m.tensors.emplace(target->second.name, std::move(t));
+      std::uint64_t count = 0;
+      detail::product_ok(raw.shape, ~std::uint64_t{0}, count);  // the parser checked shape x dtype against the offsets
+      m.tensors.emplace(target->second.name, CheckpointTensor{raw.dtype, raw.shape, file_map->data() + st.data_offsets.at(name),
+                                                              static_cast<std::size_t>(count), target->second.permute_heads});
     }
   }
   for (const auto& [hf_name, target] : targets) {
@@ -279,5 +268,8 @@ inline LlamaModel read_hf_llama(const std::string& dir) {
   }
   return m;
 }
+
+/// open_hf_llama(dir).load_all(): every tensor decoded to float.
+inline LlamaModel read_hf_llama(const std::string& dir) { return open_hf_llama(dir).load_all(); }
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::io

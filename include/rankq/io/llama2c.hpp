@@ -19,17 +19,20 @@
 
 #include "rankq/io/detail/checked.hpp"
 #include "rankq/io/file.hpp"
+#include "rankq/io/llama_checkpoint.hpp"
 #include "rankq/io/llama_model.hpp"
 #include "rankq/io/tensor.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace io {
 namespace detail {
 
-inline LlamaModel parse_llama2c_impl(const std::uint8_t* data, std::size_t size, const std::string& source) {
+/// Checks the header and the file size and locates every tensor (views into `data`; nothing decoded).
+inline LlamaCheckpoint llama2c_checkpoint(const std::uint8_t* data, std::size_t size, const std::string& source) {
   ByteReader in(data, size, source);
   if (size >= 4 && in.data()[0] == 0x32 && in.data()[1] == 0x34 && in.data()[2] == 0x6B && in.data()[3] == 0x61)
     in.fail("header", "starts with magic 'ak42' (a versioned llama2.c export): only the legacy v0 layout is supported");
-  LlamaModel m;
+  LlamaCheckpoint m;
+  m.source = source;
   LlamaConfig& c = m.config;
   c.dim = in.i32("header dim");
   c.hidden_dim = in.i32("header hidden_dim");
@@ -63,22 +66,16 @@ inline LlamaModel parse_llama2c_impl(const std::uint8_t* data, std::size_t size,
                              std::to_string(bytes) + " bytes, the file has " + std::to_string(size));
 
   for (const auto& [name, shape] : llama_tensor_shapes(c)) {  // n_layers is now bounded by the file size
-    FloatTensor t;
-    t.shape = shape;
     product_ok(shape, ~std::uint64_t{0}, n);
-    t.data.resize(static_cast<std::size_t>(n));
-    decode_floats(DType::f32, in.take(n * 4, name), t.data.size(), t.data.data());
-    m.tensors.emplace(name, std::move(t));
+    m.tensors.emplace(name, CheckpointTensor{DType::f32, shape, in.take(n * 4, name), static_cast<std::size_t>(n), 0});
   }
   in.skip(2 * freq * 4, "freq_cis_real/freq_cis_imag");
   if (shared) {
     m.tensors["output.weight"] = m.tensors.at("token_embd.weight");
   } else {
-    FloatTensor t;
-    t.shape = {static_cast<std::uint64_t>(c.vocab_size), static_cast<std::uint64_t>(c.dim)};
-    t.data.resize(static_cast<std::size_t>(wcls));
-    decode_floats(DType::f32, in.take(wcls * 4, "wcls (classifier)"), t.data.size(), t.data.data());
-    m.tensors.emplace("output.weight", std::move(t));
+    const std::vector<std::uint64_t> shape{static_cast<std::uint64_t>(c.vocab_size), static_cast<std::uint64_t>(c.dim)};
+    m.tensors.emplace("output.weight",
+                      CheckpointTensor{DType::f32, shape, in.take(wcls * 4, "wcls (classifier)"), static_cast<std::size_t>(wcls), 0});
   }
   return m;
 }
@@ -89,13 +86,22 @@ inline LlamaModel parse_llama2c_impl(const std::uint8_t* data, std::size_t size,
 /// inconsistency (bad config, size not matching the header, versioned export).
 inline LlamaModel parse_llama2c(const std::uint8_t* data, std::size_t size) {
   rankq::detail::require_non_null(data, size, "io::parse_llama2c", "data");
-  return detail::parse_llama2c_impl(data, size, "llama2.c checkpoint");
+  return detail::llama2c_checkpoint(data, size, "llama2.c checkpoint").load_all();
 }
 
 /// Reads a llama2.c legacy checkpoint file. Throws io_error if it cannot be read, rankq::format_error if malformed.
 inline LlamaModel read_llama2c(const std::string& path) {
   const MappedFile file(path);
-  return detail::parse_llama2c_impl(file.data(), file.size(), "llama2.c checkpoint '" + path + "'");
+  return detail::llama2c_checkpoint(file.data(), file.size(), "llama2.c checkpoint '" + path + "'").load_all();
+}
+
+/// Maps a llama2.c legacy checkpoint and checks it like read_llama2c; tensors are decoded only when loaded.
+inline LlamaCheckpoint open_llama2c(const std::string& path) {
+  auto file = std::make_shared<const MappedFile>(path);
+  LlamaCheckpoint m = detail::llama2c_checkpoint(file->data(), file->size(), "llama2.c checkpoint '" + path + "'");
+  m.owners.push_back(std::move(file));
+  m.mapped = true;
+  return m;
 }
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::io
