@@ -19,7 +19,8 @@ inline constexpr const char* kQuantizedModelFormat = "rankq-quantized-llama/3"; 
 inline constexpr const char* kQuantizedModelFormatV2 = "rankq-quantized-llama/2";  ///< still read (packed at load)
 
 /// One quantized projection: a prepared layer (2-4-bit weights: uniform, MXINT, LQER/L²QER, LCQ) or, for 8-bit
-/// codes, which have no packed kernel, the canonical weights that reference_matmul runs.
+/// codes, the canonical weights that reference_matmul runs — what rankq-quantize evaluated them with, so the file
+/// reproduces its perplexity (the W8A8 kernel, kernels/w8a8_kernel.hpp, would round the float epilogue differently).
 struct QuantizedProjection {
   std::shared_ptr<const Linear> layer;
   std::shared_ptr<const UniformWeights> reference;
