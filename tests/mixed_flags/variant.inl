@@ -27,8 +27,10 @@
 #include <string>
 #include <vector>
 
+#include <rankq/algorithms/lcq.hpp>
 #include <rankq/kernels/codebook_kernel.hpp>
 #include <rankq/kernels/lowrank_kernel.hpp>
+#include <rankq/kernels/packed_activations.hpp>
 #include <rankq/kernels/reference.hpp>
 #include <rankq/kernels/w4a8.hpp>
 #include <rankq/kernels/w8a8_kernel.hpp>
