@@ -30,7 +30,8 @@ std::string temp_path(const std::string& name) {
 
 MatrixView<const float> view(const std::vector<float>& v, std::size_t rows, std::size_t cols) { return {v.data(), rows, cols}; }
 
-/// The float tensors of kConfig and one projection of each kind (and an 8-bit reference layer).
+/// The float tensors of kConfig and one projection of each kind (W4A8 of 4 and 2 bits, W8A8 from MXINT8, LQER, LCQ)
+/// and an 8-bit reference layer.
 struct Model {
   std::map<std::string, io::FloatTensor> floats;
   std::map<std::string, io::QuantizedProjection> projections;
@@ -54,7 +55,7 @@ Model make_model() {
   const auto wq = w(dim, dim, 3);
   add("blk.0.attn_q.weight", Linear::from_uniform(quantize_uniform(view(wq, dim, dim), UniformFormat{4, 16, Symmetry::asymmetric, ScaleType::f16}), o), 5.0);
   const auto wk = w(dim, dim, 4);
-  add("blk.0.attn_k.weight", Linear::from_mxint(quantize_mxint(view(wk, dim, dim), MxFormat{3, 16, MxSemantics::lqer}), o), 3.5);
+  add("blk.0.attn_k.weight", Linear::from_mxint(quantize_mxint(view(wk, dim, dim), MxFormat{8, 16, MxSemantics::lqer}), o), 8.5);
   const auto wv = w(dim, dim, 5), a = test::heavy_tailed(4 * dim, 6, 0.5f), b = test::heavy_tailed(dim * 4, 7, 0.5f);
   LowRankCorrection c;
   c.rank = 4, c.out_features = dim, c.in_features = dim;
@@ -116,6 +117,7 @@ TEST(IoQuantizedModel, RoundTripViewsTheMappedFile) {
   EXPECT_EQ(got.format, "rankq-quantized-llama/3");
   EXPECT_EQ(got.method, "test method");
   EXPECT_EQ(got.config.hidden_dim, 48);
+  EXPECT_EQ(got.projections.at("blk.0.attn_k.weight").layer->kind(), LinearKind::w8a8);
   expect_same_model(m, got, /*views=*/true);
   // A layer keeps the mapping alive on its own: the model and the file name may go.
   const std::shared_ptr<const Linear> q = got.projections.at("blk.0.attn_v.weight").layer;

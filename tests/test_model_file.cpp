@@ -53,10 +53,13 @@ TEST(ModelFile, ReloadedModelGivesIdenticalLogits) {
   RANKQ_REQUIRE_DATA("stories260K.bin");
   const auto weights = stories260k();
   const std::vector<int> tokens = {1, 403, 407, 261, 378, 283, 1000 % 512, 15, 42};
-  for (const MethodSpec& m : {MethodSpec{"rtn", 4, 0, 32}, MethodSpec{"rtn", 3, 0, 16}, MethodSpec{"mxint", 4, 0, 0}}) {
+  for (const MethodSpec& m : {MethodSpec{"rtn", 4, 0, 32}, MethodSpec{"rtn", 3, 0, 16}, MethodSpec{"mxint", 4, 0, 0},
+                              MethodSpec{"rtn", 8, 0, 32}, MethodSpec{"mxint", 8, 0, 0}}) {
     const llama::Model model(weights, [&](const std::string& name, const io::FloatTensor& w) { return make_uniform_linear(m, name, w); });
     const std::string path = temp_path("model.safetensors");
     save_quantized_model(path, weights, model, describe(m));
+    // 8-bit layers are stored packed for the W8A8 kernels, like the 2-4-bit ones for W4A8.
+    EXPECT_EQ(io::quantized_kind(io::read_safetensors(path), "blk.0.attn_q.weight"), m.bits == 8 ? "packed_w8a8" : "packed_w4a8");
     const auto loaded = load_quantized_model(path);
     std::filesystem::remove(path);
     EXPECT_EQ(loaded.method, describe(m));
@@ -331,6 +334,51 @@ TEST(ModelFile, ChecksumsConfigAndLayersAreVerified) {
     else std::memcpy(&b[geo.code_bytes()], &inf16, 2);
   }, true);
   expect_error("layer 'blk.0.ffn_up.weight' cannot be built");
+  std::filesystem::remove(path);
+}
+
+TEST(ModelFile, BadW8a8LayersAreFormatErrors) {
+  RANKQ_REQUIRE_DATA("stories260K.bin");
+  const auto weights = stories260k();
+  const MethodSpec m{"rtn", 8, 0, 32};
+  const llama::Model model(weights, [&](const std::string& name, const io::FloatTensor& w) { return make_uniform_linear(m, name, w); });
+  const std::string path = temp_path("w8.safetensors");
+  save_quantized_model(path, weights, model, "x");
+  const auto file = io::read_safetensors(path);
+  ASSERT_EQ(load_error(path), "");
+  const std::string q = "blk.1.attn_q.weight", t = q + ".packed_w8";
+  auto expect_error = [&](auto mutate, const std::string& what) {
+    auto f = file;
+    mutate(f);
+    f.metadata[kChecksumsKey] = tensor_checksums(f.tensors);
+    io::write_safetensors(path, f.tensors, f.metadata);
+    const std::string e = load_error(path);
+    EXPECT_NE(e.find(path), std::string::npos) << e;
+    EXPECT_NE(e.find(what), std::string::npos) << "expected '" << what << "' in: " << e;
+  };
+  const auto descriptor = [&](const char* key, nlohmann::json value) {
+    return [=](io::SafetensorsFile& f) {
+      auto d = nlohmann::json::parse(f.metadata.at(q));
+      d[key] = value;
+      f.metadata[q] = d.dump();
+    };
+  };
+  expect_error([&](io::SafetensorsFile& f) { f.tensors.erase(t); }, "needs a tensor '" + t + "' of dtype U8");
+  expect_error([&](io::SafetensorsFile& f) { f.tensors.at(t).bytes.resize(64), f.tensors.at(t).shape = {64}; },
+               "needs a tensor '" + t + "' of dtype U8");
+  expect_error(descriptor("symmetry", "skewed"), "unknown symmetry or scale_type");
+  expect_error(descriptor("scale_type", "f32"), "needs a tensor '" + t + "'");  // f16 tiles are shorter
+  expect_error(descriptor("padded", 1u << 18), "inconsistent cols, padded, group and groups");
+  expect_error([&](io::SafetensorsFile& f) {  // consistent, but wider than the int32 dot products allow
+    auto d = nlohmann::json::parse(f.metadata.at(q));
+    d["cols"] = d["padded"] = d["group"] = 1u << 17;
+    d["groups"] = 1;
+    f.metadata[q] = d.dump();
+  }, "the W8A8 limit");
+  expect_error([&](io::SafetensorsFile& f) {  // an infinite first scale (f16 0x7C00): refused by the layer's checks
+    const std::uint16_t inf16 = 0x7C00;
+    std::memcpy(f.tensors.at(t).bytes.data(), &inf16, 2);
+  }, "layer '" + q + "' cannot be built");
   std::filesystem::remove(path);
 }
 

@@ -1,7 +1,7 @@
 // llama/prepared_linear.hpp — the engine's side of a rankq quantized model file (rankq/io/quantized_model.hpp):
 // each stored projection runs as a llama::Linear over the library's prepared layer (rankq::Linear), which views
-// the mapped file, so loading copies no packed weight. 8-bit layers run reference_matmul, as rankq-quantize
-// evaluated them (io/quantized_projection.hpp).
+// the mapped file, so loading copies no packed weight. 8-bit reference weights (older files,
+// io/quantized_projection.hpp) run reference_matmul, as they were evaluated.
 #pragma once
 
 #include <rankq/io/quantized_model.hpp>

@@ -24,14 +24,15 @@ struct StorableLinear : llama::Linear {
   virtual io::QuantizedProjection stored() const = 0;
 };
 
-/// Quantized weights + an int8 activation format, run through the library's prepared layer (rankq::Linear,
-/// packed W4A8 kernels, codes of 2–4 bits) or the reference W·A8 matmul (8-bit codes). Thread-safe forward.
+/// Quantized weights + an int8 activation format, run through the library's prepared layer (rankq::Linear: packed
+/// W4A8 kernels for codes of 2–4 bits, W8A8 kernels for 8-bit codes; the reference W·A8 matmul only for 8-bit
+/// weights wider than the W8A8 kernels take, K_pad > kW8MaxPaddedK). Thread-safe forward.
 class QuantizedLinear final : public StorableLinear {
  public:
   QuantizedLinear(UniformWeights q, double bits_per_weight, ActivationFormat act, std::string label,
                   KernelPath path = best_supported_path())
       : q_(std::move(q)), bpw_(bits_per_weight), act_(act), label_(std::move(label)), path_(path) {
-    if (q_.format.bits <= 4) {
+    if (q_.format.bits <= 4 || q_.padded <= kW8MaxPaddedK) {
       LinearOptions o;
       o.activation = act_;
       o.path = path_;
@@ -66,7 +67,7 @@ class QuantizedLinear final : public StorableLinear {
 
  private:
   UniformWeights q_;
-  std::shared_ptr<const rankq::Linear> layer_;  // null for 8-bit codes
+  std::shared_ptr<const rankq::Linear> layer_;  // null only for 8-bit codes with K_pad > kW8MaxPaddedK
   double bpw_;
   ActivationFormat act_;
   std::string label_;

@@ -18,9 +18,9 @@ RANKQ_NAMESPACE_BEGIN namespace io {
 inline constexpr const char* kQuantizedModelFormat = "rankq-quantized-llama/3";    ///< written
 inline constexpr const char* kQuantizedModelFormatV2 = "rankq-quantized-llama/2";  ///< still read (packed at load)
 
-/// One quantized projection: a prepared layer (2-4-bit weights: uniform, MXINT, LQER/L²QER, LCQ) or, for 8-bit
-/// codes, the canonical weights that reference_matmul runs — what rankq-quantize evaluated them with, so the file
-/// reproduces its perplexity (the W8A8 kernel, kernels/w8a8_kernel.hpp, would round the float epilogue differently).
+/// One quantized projection: a prepared layer (uniform and MXINT of 2-4 or 8 bits, LQER/L²QER, LCQ) or, as an escape
+/// hatch for 8-bit codes, the canonical weights that reference_matmul runs: what files written before 8-bit layers
+/// were stored packed hold (and were evaluated with), and 8-bit weights wider than the W8A8 kernels take.
 struct QuantizedProjection {
   std::shared_ptr<const Linear> layer;
   std::shared_ptr<const UniformWeights> reference;

@@ -24,8 +24,9 @@ inline KernelPath best_codebook_path() {
   return paths.empty() ? KernelPath::scalar : paths.back();
 }
 
-/// A layer stored in its canonical form (kinds uniform, mxint, lqer, lcq: every /2 layer; 8-bit ones in /3),
-/// packed here. Labels and bits per weight as rankq-quantize computes them.
+/// A layer stored in its canonical form (kinds uniform, mxint, lqer, lcq: every /2 layer; in /3, 8-bit layers that a
+/// writer passed as reference weights), packed here. 8-bit weights stay reference weights (reference_matmul), as
+/// such files were evaluated; labels and bits per weight as rankq-quantize computes them.
 inline QuantizedProjection load_canonical_layer(const SafetensorsFile& f, const std::string& name, const std::string& kind,
                                                 const ActivationFormat& act) {
   QuantizedProjection p;
@@ -113,7 +114,7 @@ inline QuantizedModel load_quantized_model(const std::uint8_t* data, std::size_t
         LinearOptions o;
         o.activation = act;
         if (kind == "packed_codebook") o.path = best_codebook_path();
-        else if (kind != "packed_w4a8" && kind != "packed_lqer") bad_model_file(source, "layer '" + name + "' has unsupported kind '" + kind + "'");
+        else if (kind != "packed_w4a8" && kind != "packed_lqer" && kind != "packed_w8a8") bad_model_file(source, "layer '" + name + "' has unsupported kind '" + kind + "'");
         p.activation = act;
         p.layer = std::make_shared<const Linear>(
             load_packed_layer(fb, name, nlohmann::json::parse(value), kind, o, p.label, p.bits_per_weight, source));

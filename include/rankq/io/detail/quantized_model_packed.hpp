@@ -1,6 +1,7 @@
 // rankq/io/detail/quantized_model_packed.hpp — one projection of a rankq-quantized-llama/3 file in the kernels'
-// layout (kinds "packed_w4a8", "packed_lqer", "packed_codebook"): written from a rankq::Linear's packed data, read back into a Linear
-// that views the mapped file (zero copy) or owns a copy when the bytes are not 64-byte aligned. docs/io.md.
+// layout (kinds "packed_w4a8", "packed_lqer", "packed_codebook", "packed_w8a8"): written from a rankq::Linear's packed
+// data, read back into a Linear that views the mapped file (zero copy) or owns a copy when the bytes are not 64-byte
+// aligned. docs/io.md.
 #pragma once
 
 #include "rankq/detail/abi.hpp"
@@ -22,6 +23,11 @@ namespace detail {
 static_assert(sizeof(rankq::detail::PackedCodeBlock) % kPackedAlignment == 0 &&
                   rankq::detail::kLowRankChunkBytes % kPackedAlignment == 0,
               "code blocks and low-rank chunks (so every packed tile) keep the file's 64-byte alignment");
+static_assert(rankq::detail::kW8ChunkBytes % kPackedAlignment == 0,
+              "W8 chunks (and W8 tile headers, rounded up to 64 bytes) keep the file's 64-byte alignment");
+
+inline const char* symmetry_name(Symmetry s) { return s == Symmetry::symmetric ? "symmetric" : "asymmetric"; }
+inline const char* scale_type_name(ScaleType t) { return t == ScaleType::f16 ? "f16" : "f32"; }
 
 /// Adds layer `name` (its descriptor, activation format and packed tensors, borrowed from `l`) to a /3 file.
 inline void put_packed_layer(std::map<std::string, OutTensor>& out, std::map<std::string, std::string>& meta,
@@ -36,11 +42,15 @@ inline void put_packed_layer(std::map<std::string, OutTensor>& out, std::map<std
     d.update({{"padded", p.padded}, {"group", p.geo.group}, {"groups", p.geo.groups}, {"bits", p.bits}, {"rank", p.geo.rank}});
     put("codebook", p.data);
     out[name + ".lut"] = OutTensor{DType::i8, {p.lut.size()}, reinterpret_cast<const std::uint8_t*>(p.lut.data()), p.lut.size(), 0};
+  } else if (l.kind() == LinearKind::w8a8) {
+    const PackedW8& p = l.packed_w8();
+    d.update({{"padded", p.padded}, {"group", p.geo.group}, {"groups", p.geo.groups},
+              {"symmetry", symmetry_name(p.symmetry)}, {"scale_type", scale_type_name(p.scale_type)}});
+    put("w8", p.data);
   } else {
     const PackedW4& p = l.packed_w4();
     d.update({{"padded", p.padded}, {"group", p.geo.group}, {"groups", p.geo.groups}, {"source_bits", p.source_bits},
-              {"symmetry", p.symmetry == Symmetry::symmetric ? "symmetric" : "asymmetric"},
-              {"scale_type", p.scale_type == ScaleType::f16 ? "f16" : "f32"}});
+              {"symmetry", symmetry_name(p.symmetry)}, {"scale_type", scale_type_name(p.scale_type)}});
     put("w4", p.data);
     if (l.kind() == LinearKind::lqer) {
       d["rank"] = l.packed_lowrank().rank;
@@ -84,7 +94,7 @@ inline AlignedBuffer<std::uint8_t> packed_part(const FileBytes& fb, const std::s
   return copy;
 }
 
-/// Rebuilds the packed layer `name` from its descriptor `d` (kind packed_w4a8/_lqer/_codebook); `label`/`bpw` receive
+/// Rebuilds the packed layer `name` from its descriptor `d` (kind packed_w4a8/_lqer/_codebook/_w8a8); `label`/`bpw` receive
 /// what the writer recorded. Bad fields are format_error; the Linear's own checks (invalid_argument) run last.
 inline Linear load_packed_layer(const FileBytes& fb, const std::string& name, const nlohmann::json& d, const std::string& kind,
                                 LinearOptions o, std::string& label, double& bpw, const std::string& source) {
@@ -124,16 +134,29 @@ inline Linear load_packed_layer(const FileBytes& fb, const std::string& name, co
     p.lut.assign(l, l + lut->second.bytes.size());
     return Linear::from_packed_codebook(std::move(p), std::move(o), fb.keep_alive);
   }
-  PackedW4 w;
-  w.rows = rows, w.cols = cols, w.padded = padded, w.tiles = tiles;
-  w.source_bits = static_cast<unsigned>(num("source_bits", 2, 4));
   const std::string sym = text("symmetry"), st = text("scale_type");
   if ((sym != "symmetric" && sym != "asymmetric") || (st != "f16" && st != "f32"))
     bad_model_file(source, "layer '" + name + "' has an unknown symmetry or scale_type");
-  w.symmetry = sym == "symmetric" ? Symmetry::symmetric : Symmetry::asymmetric;
-  w.scale_type = st == "f16" ? ScaleType::f16 : ScaleType::f32;
-  w.geo.group = group, w.geo.groups = groups, w.geo.scale_bytes = st == "f16" ? 2 : 4;
-  w.geo.has_offsets = w.symmetry == Symmetry::asymmetric;
+  const Symmetry symmetry = sym == "symmetric" ? Symmetry::symmetric : Symmetry::asymmetric;
+  const ScaleType scale_type = st == "f16" ? ScaleType::f16 : ScaleType::f32;
+  const std::size_t scale_bytes = st == "f16" ? 2 : 4;
+  if (kind == "packed_w8a8") {
+    if (padded > kW8MaxPaddedK)
+      bad_model_file(source, "layer '" + name + "' has padded K above " + std::to_string(kW8MaxPaddedK) + " (the W8A8 limit)");
+    PackedW8 w;
+    w.rows = rows, w.cols = cols, w.padded = padded, w.tiles = tiles, w.symmetry = symmetry, w.scale_type = scale_type;
+    w.geo = rankq::detail::PackedW8Geometry{group, groups, padded / rankq::detail::kW8ChunkK, scale_bytes,
+                                            symmetry == Symmetry::asymmetric};
+    w.data = packed_part(fb, name, "w8", tiles * w.geo.tile_stride(), source);
+    return Linear::from_packed_w8(std::move(w), std::move(o), fb.keep_alive);
+  }
+  PackedW4 w;
+  w.rows = rows, w.cols = cols, w.padded = padded, w.tiles = tiles;
+  w.source_bits = static_cast<unsigned>(num("source_bits", 2, 4));
+  w.symmetry = symmetry;
+  w.scale_type = scale_type;
+  w.geo.group = group, w.geo.groups = groups, w.geo.scale_bytes = scale_bytes;
+  w.geo.has_offsets = symmetry == Symmetry::asymmetric;
   w.data = packed_part(fb, name, "w4", tiles * w.geo.tile_stride(), source);
   if (kind == "packed_w4a8") return Linear::from_packed(std::move(w), std::move(o), fb.keep_alive);
   PackedLowRank c;
