@@ -90,31 +90,20 @@ inline ActivationTerms activation_terms(const PackedCodebook& w) {
 namespace detail {
 inline void check_codebook_call(const QuantizedActivations& x, const PackedCodebook& w, MatrixView<float> y,
                                 KernelPath path, const char* fn) {
-  check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
-  check_kernel_activation_blocks(x, fn);
-  check_path(path, fn);
+  check_kernel_call(x, w.rows, w.cols, w.padded, y, path, fn);
 }
 
 inline void run_codebook(const QuantizedActivations& x, const ActivationTermsView& t, const PackedCodebook& w,
                          MatrixView<float> y, const W4A8Options& o) {
   CodebookArgs a;
-  a.page_ahead = page_ahead_hint();
+  set_kernel_operands(a, x, y, o.bias);
   a.packed = w.data.data();
   a.geo = w.geo;
   a.lut = w.lut.data();
   a.rows = w.rows;
-  a.M = x.rows;
-  a.x = x.values.data();
-  a.x_padded = x.padded;
-  a.x_scales = x.scales.data();
-  a.x_block = x.block;
-  a.x_blocks = x.blocks;
   a.x_prefix = t.prefix;
   a.prefix_stride = t.prefix_stride;
   a.xs = t.group_sums;
-  a.y = y.data;
-  a.ldy = y.ld;
-  a.bias = o.bias;
   const CodebookArgs* args = &a;  // one pointer captured: the hook's std::function does not allocate
   const KernelPath path = o.path;
   run_tiles(w.tiles, o.parallel, [args, path](std::size_t t0, std::size_t t1) { codebook_dispatch(path, *args, t0, t1); });

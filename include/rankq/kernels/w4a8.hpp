@@ -94,22 +94,13 @@ namespace detail {
 inline W4A8Args w4a8_args(const QuantizedActivations& x, const ActivationTermsView& t, const PackedW4& w,
                           MatrixView<float> y, KernelPath path, const float* bias) {
   W4A8Args a;
-  a.page_ahead = page_ahead_hint();
+  set_kernel_operands(a, x, y, bias);
   a.packed = w.data.data();
   a.geo = w.geo;
   a.scale_type = w.scale_type;
   a.zero_code = static_cast<float>(1u << (w.source_bits - 1));
   a.rows = w.rows;
-  a.M = x.rows;
-  a.x = x.values.data();
-  a.x_padded = x.padded;
-  a.x_scales = x.scales.data();
-  a.x_block = x.block;
-  a.x_blocks = x.blocks;
   a.xsum = t.group_sums;
-  a.y = y.data;
-  a.ldy = y.ld;
-  a.bias = bias;
   // Symmetric weights x per-token activations: exact integer group sums for the folded zero point (the avx512vnni
   // path; the others subtract z·xsum in float).
   if (!w.geo.has_offsets && x.blocks == 1 && path == KernelPath::avx512_vnni) a.xqsum = t.group_qsums;
@@ -118,9 +109,7 @@ inline W4A8Args w4a8_args(const QuantizedActivations& x, const ActivationTermsVi
 
 inline void check_w4a8_call(const QuantizedActivations& x, const PackedW4& w, MatrixView<float> y, KernelPath path,
                             const char* fn) {
-  check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
-  check_kernel_activation_blocks(x, fn);
-  check_path(path, fn);
+  check_kernel_call(x, w.rows, w.cols, w.padded, y, path, fn);
 }
 }  // namespace detail
 

@@ -92,10 +92,14 @@ namespace detail {
 /// The arguments of a W8A8 call (shapes checked by the caller) on activation side terms `t`.
 inline W8A8Args w8a8_args(const QuantizedActivations& x, const ActivationTermsView& t, const PackedW8& w,
                           MatrixView<float> y, const float* bias) {
-  const float* xsum = w.geo.has_offsets ? t.group_sums : nullptr;
-  W8A8Args a{w.data.data(),   w.geo,   w.scale_type, w.rows, x.rows, x.values.data(), x.padded, t.chunk_sums,
-             x.scales.data(), x.block, x.blocks,     xsum,   y.data, y.ld,            bias};
-  a.page_ahead = page_ahead_hint();
+  W8A8Args a;
+  set_kernel_operands(a, x, y, bias);
+  a.packed = w.data.data();
+  a.geo = w.geo;
+  a.scale_type = w.scale_type;
+  a.rows = w.rows;
+  a.x_chunk_sums = t.chunk_sums;
+  a.xsum = w.geo.has_offsets ? t.group_sums : nullptr;
   return a;
 }
 
@@ -103,9 +107,7 @@ inline void check_w8a8_call(const QuantizedActivations& x, const PackedW8& w, Ma
                             const char* fn) {
   if (w.data.empty() || w.data.size() != w.tiles * w.geo.tile_stride())
     throw_argument(fn, "w", "is empty or inconsistent (use pack_w8)");
-  check_matmul_shapes(x, w.rows, w.cols, w.padded, y, fn);
-  check_kernel_activation_blocks(x, fn);
-  check_path(path, fn);
+  check_kernel_call(x, w.rows, w.cols, w.padded, y, path, fn);
 }
 }  // namespace detail
 

@@ -12,6 +12,7 @@
 
 #include "rankq/formats/activation.hpp"
 #include "rankq/kernels/kernel_path.hpp"
+#include "rankq/detail/kernels/kernel_operands.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace detail {
@@ -34,24 +35,16 @@ struct PackedCodebookGeometry {
   std::size_t tile_stride() const { return groups * group_stride(); }
 };
 
-/// Everything a path needs for y[m][n] over a range of tiles.
-struct CodebookArgs {
-  bool page_ahead = false;  ///< issue the page-ahead hint (page_ahead_hint(), stream_prefetch.hpp)
+/// Everything a path needs for y[m][n] over a range of tiles: the shared operands (activations, output, bias),
+/// the weights and the activations' side terms.
+struct CodebookArgs : KernelOperands {
   const std::uint8_t* packed = nullptr;
   PackedCodebookGeometry geo;
   const std::int8_t* lut = nullptr;  ///< rank x 16 int8 levels Vq_r[t] in [-127, 127] (entries >= 2^b are 0)
   std::size_t rows = 0;              ///< N (the last tile may be partial)
-  std::size_t M = 0;
-  const std::int8_t* x = nullptr;    ///< M x x_padded int8
-  std::size_t x_padded = 0;
-  const float* x_scales = nullptr;   ///< M x x_blocks
-  std::size_t x_block = 0, x_blocks = 0;
   const std::int64_t* x_prefix = nullptr;  ///< M x prefix_stride: Σ q_x over columns [0, 16c) at index c
   std::size_t prefix_stride = 0;           ///< x_padded / 16 + 1
   const float* xs = nullptr;               ///< M x groups: xs of docs/lcq.md §6 (shared by every path)
-  float* y = nullptr;
-  std::size_t ldy = 0;
-  const float* bias = nullptr;  ///< N or null
 };
 
 /// Σ q_x of token m over columns [k0, k1) (multiples of 16), exact.

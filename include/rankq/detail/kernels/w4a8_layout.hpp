@@ -9,6 +9,7 @@
 
 #include "rankq/formats/activation.hpp"
 #include "rankq/formats/uniform.hpp"
+#include "rankq/detail/kernels/kernel_operands.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace detail {
 
@@ -51,28 +52,20 @@ struct PackedW4Geometry {
   std::size_t tile_stride() const { return groups * group_stride(); }
 };
 
-/// Everything a path needs for y[m][n] over a range of tiles. xsum[m * groups + g] = Σ_seg a_seg · Σ_k q_x[k]
-/// (the float group sum of dequantized activations, for the zero-point/offset term).
-struct W4A8Args {
-  bool page_ahead = false;  ///< issue the page-ahead hint (page_ahead_hint(), stream_prefetch.hpp)
+/// Everything a path needs for y[m][n] over a range of tiles: the shared operands (activations, output, bias),
+/// the weights and xsum[m * groups + g] = Σ_seg a_seg · Σ_k q_x[k] (the float group sum of dequantized
+/// activations, for the zero-point/offset term).
+struct W4A8Args : KernelOperands {
   const std::uint8_t* packed = nullptr;
   PackedW4Geometry geo;
   ScaleType scale_type = ScaleType::f16;
   float zero_code = 0.0f;  ///< symmetric: 2^(b-1), so z = s * zero_code; unused when has_offsets
   std::size_t rows = 0;    ///< N (real rows; the last tile may be partial)
-  std::size_t M = 0;
-  const std::int8_t* x = nullptr;  ///< M x padded int8
-  std::size_t x_padded = 0;
-  const float* x_scales = nullptr;  ///< M x x_blocks
-  std::size_t x_block = 0, x_blocks = 0;
   const float* xsum = nullptr;  ///< M x groups
   /// Optional (x86 paths): M x groups exact sums Σ_k q_x[k] per group, set only for symmetric weights with
   /// per-token activations. Kernels then start each group's int32 accumulator at −zero_code·sum, so the zero
   /// point is folded into the integer dot product and the per-token scale applied once (docs/kernels.md §2).
   const std::int32_t* xqsum = nullptr;
-  float* y = nullptr;
-  std::size_t ldy = 0;
-  const float* bias = nullptr;  ///< N or null
 };
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "rankq/formats/uniform.hpp"
+#include "rankq/detail/kernels/kernel_operands.hpp"
 #include "rankq/detail/kernels/lowrank_layout.hpp"
 #include "rankq/detail/kernels/w4a8_layout.hpp"
 
@@ -48,22 +49,13 @@ struct PackedW8Geometry {
 /// block boundaries: D_seg = Σ_k q_x[m][k]·(t[n][k] − 128), exact in int32; then, in float,
 ///   y = Σ_g ( Σ_seg fma(s·a_seg, D_seg) − (z − 128·s)·xsum[m][g] ) (+ bias)
 /// where the last term exists for asymmetric formats only (w^ = s·t − z; symmetric w^ = s·(t − 128)).
-struct W8A8Args {
+struct W8A8Args : KernelOperands {
   const std::uint8_t* packed = nullptr;
   PackedW8Geometry geo;
   ScaleType scale_type = ScaleType::f16;
   std::size_t rows = 0;  ///< N (real rows; the last tile may be partial)
-  std::size_t M = 0;
-  const std::int8_t* x = nullptr;  ///< M x x_padded int8
-  std::size_t x_padded = 0;
   const std::int32_t* x_chunk_sums = nullptr;  ///< M x chunks: Σ q_x per 16-K chunk (the vpdpbusd offset term)
-  const float* x_scales = nullptr;             ///< M x x_blocks
-  std::size_t x_block = 0, x_blocks = 0;
   const float* xsum = nullptr;  ///< M x groups: Σ_seg a_seg·Σ q_x (asymmetric only, else null)
-  float* y = nullptr;
-  std::size_t ldy = 0;
-  const float* bias = nullptr;  ///< N or null
-  bool page_ahead = false;      ///< issue the page-ahead hint (page_ahead_hint(), stream_prefetch.hpp)
 };
 
 }  RANKQ_NAMESPACE_END  // namespace rankq::detail
