@@ -42,41 +42,66 @@ RANKQ_DRIVER_INLINE void codebook_rank_block(const CodebookArgs& a, const std::u
   constexpr std::size_t C = Isa::template cb_chains<MR * RB>();
   const std::size_t g_end = g0 + a.geo.group;
   typename Isa::CbLut lut[RB];
+  #pragma GCC unroll 16
   for (unsigned r = 0; r < RB; ++r) lut[r] = Isa::cb_lut(a.lut + (q0 + r) * kCodebookLutEntries);
   F acc[MR][RB][V];
+  #pragma GCC unroll 16
   for (std::size_t t = 0; t < MR; ++t)
+    #pragma GCC unroll 16
     for (unsigned r = 0; r < RB; ++r)
+      #pragma GCC unroll 16
       for (std::size_t v = 0; v < V; ++v) acc[t][r][v] = Isa::fzero();
   for (std::size_t k = g0; k < g_end;) {
     const std::size_t b = k / a.x_block;
     const std::size_t seg_start = k, seg_end = std::min(g_end, (b + 1) * a.x_block);
     typename Isa::I iacc[MR][RB][V][C];
+    #pragma GCC unroll 16
     for (std::size_t t = 0; t < MR; ++t)
+      #pragma GCC unroll 16
       for (unsigned r = 0; r < RB; ++r)
+        #pragma GCC unroll 16
         for (std::size_t v = 0; v < V; ++v)
+          #pragma GCC unroll 16
           for (std::size_t c = 0; c < C; ++c) iacc[t][r][v][c] = Isa::izero();
     const std::uint8_t* chunk = gd + (k - g0) / kBlockK * sizeof(PackedCodeBlock);
-    for (; k < seg_end; k += 2 * kBlockK, chunk += 2 * sizeof(PackedCodeBlock)) {  // segments: multiples of 16 K
-      typename Isa::X xo[MR];
-      for (std::size_t t = 0; t < MR; ++t) xo[t] = Isa::load_x(x[t] + k);
-      codebook_block<0>(iacc, chunk, lut, xo);
-      codebook_block<1>(iacc, chunk, lut, xo);
+    if constexpr (Isa::template cb_block_steps<MR>()) {
+      for (; k < seg_end; k += kBlockK, chunk += sizeof(PackedCodeBlock)) {  // one 8-K code block per step
+        typename Isa::X xo[MR];
+        #pragma GCC unroll 16
+        for (std::size_t t = 0; t < MR; ++t) xo[t] = Isa::load_x(x[t] + k);
+        codebook_block<0>(iacc, chunk, lut, xo);
+      }
+    } else {
+      for (; k < seg_end; k += 2 * kBlockK, chunk += 2 * sizeof(PackedCodeBlock)) {  // segments: multiples of 16 K
+        typename Isa::X xo[MR];
+        #pragma GCC unroll 16
+        for (std::size_t t = 0; t < MR; ++t) xo[t] = Isa::load_x(x[t] + k);
+        codebook_block<0>(iacc, chunk, lut, xo);
+        codebook_block<1>(iacc, chunk, lut, xo);
+      }
     }
+    #pragma GCC unroll 16
     for (std::size_t t = 0; t < MR; ++t) {
       const std::int32_t sum = codebook_segment_sum(a, m0 + t, seg_start, seg_end);
       const F xs = Isa::set1(a.x_scales[(m0 + t) * a.x_blocks + b]);
+      #pragma GCC unroll 16
       for (unsigned r = 0; r < RB; ++r)
+        #pragma GCC unroll 16
         for (std::size_t v = 0; v < V; ++v) {
           typename Isa::I dot = iacc[t][r][v][0];
+          #pragma GCC unroll 16
           for (std::size_t c = 1; c < C; ++c) dot = Isa::iadd(dot, iacc[t][r][v][c]);
           acc[t][r][v] = Isa::fma(xs, Isa::cvt(Isa::cb_finish(dot, sum)), acc[t][r][v]);
         }
     }
   }
+  #pragma GCC unroll 16
   for (unsigned r = 0; r < RB; ++r) {
     const unsigned q = q0 + r;
+    #pragma GCC unroll 16
     for (std::size_t v = 0; v < V; ++v) {
       const F gs = Isa::load_row_values(gd + a.geo.scales_at() + q * kTileRows * sizeof(float), v, ScaleType::f32);
+      #pragma GCC unroll 16
       for (std::size_t t = 0; t < MR; ++t)
         part[t][v] = q == 0 ? Isa::mul(gs, acc[t][r][v]) : Isa::fma(gs, acc[t][r][v], part[t][v]);
     }

@@ -134,6 +134,8 @@ struct Isa {
   // int16 for at most two products (32512), so each vmull/vmlal pair goes straight into int32 pairs.
   static constexpr std::size_t kCodebookTokens = 2;
   template <std::size_t MR>
+  static constexpr bool cb_block_steps() { return false; }
+  template <std::size_t MR>
   static constexpr unsigned cb_rank_block() { return 1; }
   template <std::size_t N>
   static constexpr std::size_t cb_chains() { return 1; }
@@ -253,6 +255,8 @@ struct Isa : neon::Isa {
     p[C - 1] = dot_quarter<2 * J + 1>(p[C - 1], c.hi, x);
   }
   static constexpr std::size_t kCodebookTokens = 4;
+  template <std::size_t MR>
+  static constexpr bool cb_block_steps() { return false; }
   static RANKQ_ALWAYS_INLINE I cb_finish(I acc, std::int32_t) { return acc; }
   template <std::size_t J, std::size_t C>
   static RANKQ_ALWAYS_INLINE void cb_dot(I (&acc)[C], const CbLevels& w, X x) {

@@ -106,6 +106,8 @@ struct Isa {
   // Codebooks (codebook_driver.inl): the rank's 16 int8 levels, looked up per nibble.
   static constexpr std::size_t kCodebookTokens = 1;
   template <std::size_t MR>
+  static constexpr bool cb_block_steps() { return false; }
+  template <std::size_t MR>
   static constexpr unsigned cb_rank_block() { return 1; }
   template <std::size_t N>
   static constexpr std::size_t cb_chains() { return 1; }

@@ -157,6 +157,8 @@ struct Isa {
   // sign(level, x)): |x0·l0 + x1·l1| <= 2·128·127 = 32512 (no saturation), widened at once by vpmaddwd.
   static constexpr std::size_t kCodebookTokens = 4;
   template <std::size_t MR>
+  static constexpr bool cb_block_steps() { return MR > 1; }
+  template <std::size_t MR>
   static constexpr unsigned cb_rank_block() { return MR == 1 ? 2 : 1; }
   template <std::size_t N>
   static constexpr std::size_t cb_chains() { return 1; }  // vpaddd has latency 1

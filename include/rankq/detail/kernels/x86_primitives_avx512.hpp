@@ -144,6 +144,8 @@ struct Isa {
   // blocks of 4 up to 4 tokens, so MR x ranks x chains int32 accumulators stay <= 16 zmm.
   static constexpr std::size_t kCodebookTokens = 8;
   template <std::size_t MR>
+  static constexpr bool cb_block_steps() { return MR > 1; }
+  template <std::size_t MR>
   static constexpr unsigned cb_rank_block() { return MR <= 4 ? 4 : 1; }
   template <std::size_t N>
   static constexpr std::size_t cb_chains() { return N <= 4 ? 4 : N <= 8 ? 2 : 1; }

@@ -71,8 +71,8 @@ struct Isa : avx2::Isa {
   }
   template <std::size_t J, std::size_t C>
   static RANKQ_AVXVNNI_INLINE void cb_dot(I (&acc)[C], const CbLevels& w, X x) {
-    acc[0] = dpbusd(acc[0], w.lo, broadcast4(x + 8 * J));
-    acc[C - 1] = dpbusd(acc[C - 1], w.hi, broadcast4(x + 8 * J + 4));
+    acc[0] = _mm256_dpbusd_avx_epi32(acc[0], w.lo, broadcast4(x + 8 * J));
+    acc[C - 1] = _mm256_dpbusd_avx_epi32(acc[C - 1], w.hi, broadcast4(x + 8 * J + 4));
   }
   static RANKQ_AVXVNNI_INLINE I cb_finish(I acc, std::int32_t segment_sum) {
     return _mm256_sub_epi32(acc, _mm256_set1_epi32(static_cast<std::int32_t>(static_cast<std::uint32_t>(segment_sum) << 7)));
