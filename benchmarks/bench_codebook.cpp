@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "bench_w4a8.hpp"
 
 using namespace rankq;
 
@@ -73,61 +74,25 @@ void lcq_fit(benchmark::State& state, unsigned bits, unsigned rank, std::size_t 
 
 // ---- kernels (bench_kernels.cpp's method) ------------------------------------------------------------------
 
-/// Copies of one packed N x K rank-k codebook matrix (random indices, S, B, V) totalling >= 512 MiB.
-struct CodebookSet {
-  std::size_t N = 0, K = 0;
-  unsigned rank = 0;
-  std::vector<PackedCodebook> copies;
-};
-const CodebookSet& codebook_set(std::size_t N, std::size_t K, unsigned rank) {
-  static std::unique_ptr<CodebookSet> cache;  // one at a time: the sweep is ordered by (shape, rank)
-  if (cache && cache->N == N && cache->K == K && cache->rank == rank) return *cache;
-  cache.reset();
-  CodebookWeights w = make_codebook_weights(CodebookFormat{4, 128, rank, false}, N, K);
-  std::mt19937_64 rng(N * 31 + K + rank);
-  for (auto& b : w.indices) b = static_cast<std::uint8_t>(rng());
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (auto& v : w.V) v = u(rng);
-  for (auto& s : w.S) s = 0.01f * u(rng);
-  for (auto& b : w.B) b = 0.01f * u(rng);
-  auto set = std::make_unique<CodebookSet>();
-  set->N = N, set->K = K, set->rank = rank;
-  PackedCodebook p = pack_codebook(w);
-  const std::size_t n = copies_for(p.size_bytes());
-  set->copies.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) set->copies.push_back(p);
-  cache = std::move(set);
-  return *cache;
-}
-
-/// Copies of one packed N x K uniform matrix (int4 symmetric g128 f16, random codes and scales) totalling >= 512 MiB.
-struct UniformSet {
-  std::size_t N = 0, K = 0;
-  std::vector<PackedW4> copies;
-};
-const UniformSet& uniform_set(std::size_t N, std::size_t K) {
-  static std::unique_ptr<UniformSet> cache;
-  if (cache && cache->N == N && cache->K == K) return *cache;
-  cache.reset();
-  auto w = make_uniform_weights(UniformFormat{4, 128, Symmetry::symmetric, ScaleType::f16}, N, K);
-  std::mt19937_64 rng(N * 31 + K + 128);
-  for (auto& b : w.codes) b = static_cast<std::uint8_t>(rng());
-  std::uniform_real_distribution<float> scale(0.001f, 0.02f);
-  for (auto& s : w.scales) s = scale(rng);
-  auto set = std::make_unique<UniformSet>();
-  set->N = N, set->K = K;
-  PackedW4 p = pack_w4(w);
-  const std::size_t n = copies_for(p.size_bytes());
-  set->copies.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) set->copies.push_back(p);
-  cache = std::move(set);
-  return *cache;
+/// The rotation set (bench_common.hpp: cold_copies) of one packed N x K rank-k codebook matrix (random indices,
+/// S, B, V; 4-bit, g128).
+const std::vector<PackedCodebook>& codebook_set(std::size_t N, std::size_t K, unsigned rank) {
+  return cold_copies(std::make_tuple(N, K, rank), [&] {
+    CodebookWeights w = make_codebook_weights(CodebookFormat{4, 128, rank, false}, N, K);
+    std::mt19937_64 rng(N * 31 + K + rank);
+    for (auto& b : w.indices) b = static_cast<std::uint8_t>(rng());
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (auto& v : w.V) v = u(rng);
+    for (auto& s : w.S) s = 0.01f * u(rng);
+    for (auto& b : w.B) b = 0.01f * u(rng);
+    return pack_codebook(w);
+  });
 }
 
 /// Quantize activations on `path` (per token int8) + codebook_gemm; weights rotate.
 void bm_codebook(benchmark::State& st, KernelPath path, unsigned rank, std::size_t M, Shape s, std::size_t threads) {
   if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
-  const CodebookSet& w = codebook_set(s.N, s.K, rank);
+  const std::vector<PackedCodebook>& w = codebook_set(s.N, s.K, rank);
   const auto x = activations(M, s.K);
   std::vector<float> y(M * s.N);
   QuantizedActivations scratch;
@@ -136,33 +101,13 @@ void bm_codebook(benchmark::State& st, KernelPath path, unsigned rank, std::size
   const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr};
   std::size_t i = 0;
   for (auto _ : st) {
-    const PackedCodebook& p = w.copies[i++ % w.copies.size()];
+    const PackedCodebook& p = w[i++ % w.size()];
     quantize_activations(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, scratch, p.padded, path);
     codebook_gemm(scratch, p, MatrixView<float>(y.data(), M, s.N), o);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  set_counters(st, double(w.copies[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
-}
-
-/// w4a8_linear on `path` (bench_kernels' bm_w4a8); weights rotate.
-void bm_w4a8(benchmark::State& st, KernelPath path, std::size_t M, Shape s, std::size_t threads) {
-  if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
-  const UniformSet& w = uniform_set(s.N, s.K);
-  const auto x = activations(M, s.K);
-  std::vector<float> y(M * s.N);
-  QuantizedActivations scratch;
-  ThreadPool pool(threads);
-  const ParallelFor hook = pool.hook();
-  const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr};
-  std::size_t i = 0;
-  for (auto _ : st) {
-    w4a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, w.copies[i++ % w.copies.size()],
-                MatrixView<float>(y.data(), M, s.N), scratch, o);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(st, double(w.copies[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
+  set_counters(st, double(w[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
 }
 
 // ---- registration ------------------------------------------------------------------------------------------
@@ -201,7 +146,7 @@ void register_benchmarks() {
             add(std::string("codebook/") + to_string(p) + "/bits:4/rank:" + std::to_string(rank) + "/" + tail,
                 [=](auto& st) { bm_codebook(st, p, rank, M, s, threads); }, benchmark::kMicrosecond);
             if (rank == 2)
-              add(std::string("w4a8/") + to_string(p) + "/" + tail, [=](auto& st) { bm_w4a8(st, p, M, s, threads); },
+              add(std::string("w4a8/") + to_string(p) + "/" + tail, [=](auto& st) { bm_w4a8(st, p, 128, M, s, threads); },
                   benchmark::kMicrosecond);
           }
       }

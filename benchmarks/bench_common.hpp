@@ -1,17 +1,23 @@
 // benchmarks/bench_common.hpp — what every kernel benchmark shares (docs/performance.md "Method"): the issue's
-// shapes and token counts, the cold-weight rotation size, the activations, and the GB/s and GOP/s counters.
+// shapes and token counts, the cold-weight rotation sets, the random weights and activations, and the GB/s and GOP/s
+// counters.
 #pragma once
 
 #include <benchmark/benchmark.h>
 
+#include <rankq/formats/uniform.hpp>
 #include <rankq/kernels/kernel_path.hpp>
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace rankq::bench {
@@ -27,6 +33,47 @@ inline const std::size_t kTokenCounts[] = {1, 8, 32, 128, 512};
 /// How many copies of a `bytes`-sized weight set make a rotation of >= kColdBytes (at least 2).
 inline std::size_t copies_for(std::size_t bytes) {
   return std::max<std::size_t>(2, (kColdBytes + bytes - 1) / bytes);
+}
+
+/// Bytes of one weight set: size_bytes() of the packed types, size() x element size of a dense matrix.
+template <class W, class = void>
+struct HasSizeBytes : std::false_type {};
+template <class W>
+struct HasSizeBytes<W, std::void_t<decltype(std::declval<const W&>().size_bytes())>> : std::true_type {};
+template <class W>
+std::size_t bytes_of(const W& w) {
+  if constexpr (HasSizeBytes<W>::value) return w.size_bytes();
+  else return static_cast<std::size_t>(w.size()) * sizeof(*w.data());
+}
+
+/// A rotation set: copies of one weight set (what make() returns) totalling >= kColdBytes, used round-robin
+/// (set[i % set.size()]) so that every call reads its weights from DRAM, as a decode step does. One set per call
+/// site (per `make` lambda) is cached at a time, under `key`: a sweep ordered by weight set builds each set once
+/// and never holds two of one kind (a full sweep stays under ~1.5 GB).
+template <class Key, class Make>
+const auto& cold_copies(const Key& key, Make make) {
+  using W = std::decay_t<decltype(make())>;
+  static std::unique_ptr<std::pair<Key, std::vector<W>>> cache;
+  if (cache && cache->first == key) return cache->second;
+  cache.reset();
+  auto set = std::make_unique<std::pair<Key, std::vector<W>>>(key, std::vector<W>{});
+  const W w = make();
+  const std::size_t n = copies_for(bytes_of(w));
+  set->second.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) set->second.push_back(w);
+  cache = std::move(set);
+  return cache->second;
+}
+
+/// N x K uniform weights of format f with random codes and scales uniform in [scale_lo, scale_hi), from `seed`.
+inline UniformWeights random_uniform_weights(const UniformFormat& f, std::size_t N, std::size_t K, std::uint64_t seed,
+                                             float scale_lo, float scale_hi) {
+  auto w = make_uniform_weights(f, N, K);
+  std::mt19937_64 rng(seed);
+  for (auto& b : w.codes) b = static_cast<std::uint8_t>(rng());
+  std::uniform_real_distribution<float> scale(scale_lo, scale_hi);
+  for (auto& s : w.scales) s = scale(rng);
+  return w;
 }
 
 /// M x K activations: Gaussian with an outlier channel (x20) every 37.

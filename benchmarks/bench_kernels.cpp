@@ -18,6 +18,7 @@
 #include "rankq/detail/x86_targets.hpp"
 
 #include "bench_common.hpp"
+#include "bench_w4a8.hpp"
 #include "machine_limits.hpp"
 
 using namespace rankq;
@@ -31,106 +32,30 @@ constexpr std::size_t kMainGroup = 128;                     // 4-bit symmetric, 
 
 // ---- workloads (one of each kind cached at a time, so the sweep never holds more than ~1.5 GB) -------------
 
-/// Copies of one packed N x K matrix (random codes and scales) totalling >= 512 MiB, used round-robin.
-struct PackedSet {
-  std::size_t N = 0, K = 0, group = 0;
-  std::vector<PackedW4> copies;
-};
-const PackedSet& packed_set(std::size_t N, std::size_t K, std::size_t group) {
-  static std::unique_ptr<PackedSet> cache;
-  if (cache && cache->N == N && cache->K == K && cache->group == group) return *cache;
-  cache.reset();
-  auto w = make_uniform_weights(UniformFormat{4, group, Symmetry::symmetric, ScaleType::f16}, N, K);
-  std::mt19937_64 rng(N * 31 + K + group);
-  for (auto& b : w.codes) b = static_cast<std::uint8_t>(rng());
-  std::uniform_real_distribution<float> scale(0.001f, 0.02f);
-  for (auto& s : w.scales) s = scale(rng);
-  auto set = std::make_unique<PackedSet>();
-  set->N = N, set->K = K, set->group = group;
-  PackedW4 p = pack_w4(w);
-  const std::size_t n = copies_for(p.size_bytes());
-  set->copies.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) set->copies.push_back(p);
-  cache = std::move(set);
-  return *cache;
-}
-
-/// Copies of one packed 8-bit N x K matrix (random codes, int8 g128 symmetric f16 scales) totalling >= 512 MiB.
-struct PackedW8Set {
-  std::size_t N = 0, K = 0;
-  std::vector<PackedW8> copies;
-};
-const PackedW8Set& packed_w8_set(std::size_t N, std::size_t K) {
-  static std::unique_ptr<PackedW8Set> cache;
-  if (cache && cache->N == N && cache->K == K) return *cache;
-  cache.reset();
-  auto w = make_uniform_weights(UniformFormat{8, kMainGroup, Symmetry::symmetric, ScaleType::f16}, N, K);
-  std::mt19937_64 rng(N * 37 + K);
-  for (auto& b : w.codes) b = static_cast<std::uint8_t>(rng());
-  std::uniform_real_distribution<float> scale(0.0001f, 0.002f);
-  for (auto& s : w.scales) s = scale(rng);
-  auto set = std::make_unique<PackedW8Set>();
-  set->N = N, set->K = K;
-  PackedW8 p = pack_w8(w);
-  const std::size_t n = copies_for(p.size_bytes());
-  set->copies.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) set->copies.push_back(p);
-  cache = std::move(set);
-  return *cache;
+/// Rotation sets (bench_common.hpp: cold_copies) of one packed 8-bit N x K matrix (int8 g128 symmetric f16 scales,
+/// random codes and scales) and of one fp32 one; the 4-bit one is bench_w4a8.hpp's packed_w4_set.
+const std::vector<PackedW8>& packed_w8_set(std::size_t N, std::size_t K) {
+  return cold_copies(std::make_pair(N, K), [&] {
+    return pack_w8(random_uniform_weights(UniformFormat{8, kMainGroup, Symmetry::symmetric, ScaleType::f16}, N, K,
+                                          N * 37 + K, 0.0001f, 0.002f));
+  });
 }
 
 using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-/// Copies of one fp32 N x K matrix totalling >= 512 MiB.
-struct DenseSet {
-  std::size_t N = 0, K = 0;
-  std::vector<RowMajor> copies;
-};
-const DenseSet& dense_set(std::size_t N, std::size_t K) {
-  static std::unique_ptr<DenseSet> cache;
-  if (cache && cache->N == N && cache->K == K) return *cache;
-  cache.reset();
-  auto set = std::make_unique<DenseSet>();
-  set->N = N, set->K = K;
-  RowMajor w = RowMajor::Random(static_cast<Eigen::Index>(N), static_cast<Eigen::Index>(K)) * 0.02f;
-  const std::size_t n = copies_for(N * K * sizeof(float));
-  for (std::size_t i = 0; i < n; ++i) set->copies.push_back(w);
-  cache = std::move(set);
-  return *cache;
+const std::vector<RowMajor>& dense_set(std::size_t N, std::size_t K) {
+  return cold_copies(std::make_pair(N, K), [&] {
+    return RowMajor(RowMajor::Random(static_cast<Eigen::Index>(N), static_cast<Eigen::Index>(K)) * 0.02f);
+  });
 }
 
 
 // ---- benchmarks --------------------------------------------------------------------------------------------
 
-/// w4a8_linear: float activations in (quantized per call, per token int8), float outputs; weights rotate.
-/// page_ahead: -1 = the library's default for this CPU (page_ahead_hint()), 0 / 1 = forced off / on.
-void bm_w4a8(benchmark::State& st, KernelPath path, std::size_t group, std::size_t M, Shape s, std::size_t threads,
-             int page_ahead = -1) {
-  if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
-  const bool default_hint = page_ahead_hint();
-  if (page_ahead >= 0) set_page_ahead_hint(page_ahead == 1);
-  const PackedSet& w = packed_set(s.N, s.K, group);
-  const auto x = activations(M, s.K);
-  std::vector<float> y(M * s.N);
-  QuantizedActivations scratch;
-  ThreadPool pool(threads);
-  const ParallelFor hook = pool.hook();
-  const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr};
-  std::size_t i = 0;
-  for (auto _ : st) {
-    w4a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, w.copies[i++ % w.copies.size()],
-                MatrixView<float>(y.data(), M, s.N), scratch, o);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
-  set_page_ahead_hint(default_hint);
-  set_counters(st, double(w.copies[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
-}
-
 /// w8a8_linear: like bm_w4a8 with 8-bit weights (int8 g128 symmetric, f16 scales).
 void bm_w8a8(benchmark::State& st, KernelPath path, std::size_t M, Shape s, std::size_t threads) {
   if (!path_supported(path)) return st.SkipWithError("path not supported on this CPU");
-  const PackedW8Set& w = packed_w8_set(s.N, s.K);
+  const std::vector<PackedW8>& w = packed_w8_set(s.N, s.K);
   const auto x = activations(M, s.K);
   std::vector<float> y(M * s.N);
   QuantizedActivations scratch;
@@ -140,12 +65,12 @@ void bm_w8a8(benchmark::State& st, KernelPath path, std::size_t M, Shape s, std:
   const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr, &workspace};
   std::size_t i = 0;
   for (auto _ : st) {
-    w8a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, w.copies[i++ % w.copies.size()],
+    w8a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, w[i++ % w.size()],
                 MatrixView<float>(y.data(), M, s.N), scratch, o);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  set_counters(st, double(w.copies[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
+  set_counters(st, double(w[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
 }
 
 /// Activation quantization alone (per token int8), on a path.
@@ -163,13 +88,13 @@ void bm_quantize(benchmark::State& st, KernelPath path, std::size_t M, std::size
 
 /// Eigen fp32: y = W x (M = 1) or Y = X W^T; W rotates like the packed weights.
 void bm_eigen(benchmark::State& st, std::size_t M, Shape s) {
-  const DenseSet& w = dense_set(s.N, s.K);
+  const std::vector<RowMajor>& w = dense_set(s.N, s.K);
   const auto xv = activations(M, s.K);
   const Eigen::Map<const RowMajor> x(xv.data(), static_cast<Eigen::Index>(M), static_cast<Eigen::Index>(s.K));
   RowMajor y(static_cast<Eigen::Index>(M), static_cast<Eigen::Index>(s.N));
   std::size_t i = 0;
   for (auto _ : st) {
-    const RowMajor& wi = w.copies[i++ % w.copies.size()];
+    const RowMajor& wi = w[i++ % w.size()];
     if (M == 1)
       y.row(0).transpose().noalias() = wi * x.row(0).transpose();
     else
