@@ -24,6 +24,7 @@
 #include "rankq_quantize/model_file.hpp"
 #include "rankq_quantize/model_run.hpp"
 #include "test_data.hpp"
+#include "test_util.hpp"
 
 using namespace rankq;
 using namespace rankq::example;
@@ -213,6 +214,27 @@ TEST(Layerwise, MatrixViewsOfACheckpointAreItsOwnElementsInPlace) {
     EXPECT_TRUE(viewed);
   }
   EXPECT_THROW(ckpt.with_matrix_view("blk.0.attn_norm.weight", [](auto) { return 0; }), rankq::invalid_argument);  // 1-D
+}
+
+TEST(Layerwise, MisalignedTensorBytesAreViewedThroughAnAlignedCopyOfTheirOwnType) {
+  // A BF16 and an F32 tensor at odd addresses (safetensors promises no alignment): the view is of an aligned copy
+  // in the tensor's own element type, with the same values as load().
+  std::vector<std::uint8_t> bytes(1 + 3 * 5 * 4);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(0x3C + (i * 7) % 5);
+  io::LlamaCheckpoint ckpt;
+  ckpt.source = "test";
+  ckpt.tensors["a"] = io::CheckpointTensor{io::DType::bf16, {3, 5}, bytes.data() + 1, 15, 0};
+  ckpt.tensors["b"] = io::CheckpointTensor{io::DType::f32, {3, 5}, bytes.data() + 1, 15, 0};
+  for (const char* name : {"a", "b"}) {
+    const io::FloatTensor loaded = ckpt.load(name);
+    const std::vector<float> viewed = ckpt.with_matrix_view(name, [&](auto view) {
+      EXPECT_NE(reinterpret_cast<const void*>(view.data), reinterpret_cast<const void*>(bytes.data() + 1)) << name;
+      std::vector<float> out(view.rows * view.cols);
+      for (std::size_t r = 0; r < view.rows; ++r) row_as_float(view, r, out.data() + r * view.cols);
+      return out;
+    });
+    EXPECT_TRUE(test::same_bits(viewed.data(), loaded.data.data(), loaded.data.size())) << name;
+  }
 }
 
 TEST(Layerwise, ReleasedTensorsLoadAgainUnchanged) {
