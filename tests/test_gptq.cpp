@@ -607,3 +607,67 @@ TEST(GptqErrors, BadInputsGiveClearErrors) {
 }
 
 }  // namespace
+
+namespace {
+template <typename E>
+void expect_gptq_element_view_equals_float_path() {
+  const std::size_t N = 70, K = 100;  // 70 rows: two chunks of the pass; K = 100: short last groups and blocks
+  const auto m = test::element_matrix<E>(N, K, 51, 104);
+  const auto x = correlated_inputs(300, K, 52);
+  const GptqHessian h = hessian_of(x, 300, K);
+  std::vector<float> scale(K, 1.0f);
+  for (std::size_t k = 0; k < K; k += 9) scale[k] = 3.0f;
+  for (bool static_groups : {false, true}) {
+    GptqOptions o;
+    o.block = 32;
+    o.act_order = true;
+    o.static_groups = static_groups;
+    o.clip_steps = 4;
+    for (const UniformFormat& f : kUniformFormats) {
+      rankq::GptqReport ra, rb;
+      expect_same_uniform(rankq::gptq_quantize_uniform(m.view(), h, f, o, &ra), rankq::gptq_quantize_uniform(m.float_view(), h, f, o, &rb));
+      EXPECT_EQ(ra.objective, rb.objective);
+    }
+    o.clip_steps = 0;
+    for (const MxFormat& f : {MxFormat{4, 16, rankq::MxSemantics::lqer}, MxFormat{3, 32, rankq::MxSemantics::ocp}}) {
+      const rankq::MxTensor a = rankq::gptq_quantize_mxint(m.view(), h, f, o), b = rankq::gptq_quantize_mxint(m.float_view(), h, f, o);
+      EXPECT_TRUE(std::equal(a.codes.begin(), a.codes.end(), b.codes.begin(), b.codes.end()));
+      EXPECT_TRUE(std::equal(a.exponents.begin(), a.exponents.end(), b.exponents.begin(), b.exponents.end()));
+      rankq::LqerOptions lo;
+      lo.rank = 8;
+      const auto la = rankq::gptq_quantize_lqer(m.view(), h, f, scale, lo, o), lb = rankq::gptq_quantize_lqer(m.float_view(), h, f, scale, lo, o);
+      expect_same_uniform(la.weights, lb.weights);
+      expect_same_uniform(la.correction.a_t, lb.correction.a_t);
+      expect_same_uniform(la.correction.b_t, lb.correction.b_t);
+      EXPECT_EQ(la.correction.singular_values, lb.correction.singular_values);
+    }
+    rankq::LqerOptions lo;
+    lo.rank = 4;
+    const auto la = rankq::gptq_quantize_lqer(m.view(), h, kUniformFormats[1], {}, lo, o);
+    const auto lb = rankq::gptq_quantize_lqer(m.float_view(), h, kUniformFormats[1], {}, lo, o);
+    expect_same_uniform(la.weights, lb.weights);
+    expect_same_uniform(la.correction.a_t, lb.correction.a_t);
+    EXPECT_EQ(la.correction.b_t_float, lb.correction.b_t_float);
+  }
+  rankq::LcqOptions lcq;
+  lcq.bits = 3;
+  lcq.group_size = 32;
+  lcq.rank = 2;
+  lcq.max_iterations = 3;
+  lcq.threads = 1;
+  GptqOptions o;
+  o.lcq_refits = 1;
+  const rankq::CodebookWeights a = rankq::gptq_fit_lcq(m.view(), h, lcq, o), b = rankq::gptq_fit_lcq(m.float_view(), h, lcq, o);
+  EXPECT_TRUE(std::equal(a.indices.begin(), a.indices.end(), b.indices.begin(), b.indices.end()));
+  EXPECT_EQ(a.S, b.S);
+  EXPECT_EQ(a.B, b.B);
+  EXPECT_EQ(a.V, b.V);
+  const std::vector<float> w_hat = rankq::dequantize(a);
+  EXPECT_EQ(rankq::gptq_objective(m.view(), w_hat, h), rankq::gptq_objective(m.float_view(), w_hat, h));
+}
+}  // namespace
+
+TEST(Gptq, Bf16AndF16ViewsGiveTheFloatResultBitForBit) {
+  expect_gptq_element_view_equals_float_path<rankq::bf16_t>();
+  expect_gptq_element_view_equals_float_path<rankq::f16_t>();
+}

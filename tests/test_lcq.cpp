@@ -359,3 +359,37 @@ TEST(LcqArguments, NonFiniteWeightsAndShapeMismatchesNameTheArgument) {
 }
 
 }  // namespace
+
+template <typename E>
+void expect_lcq_element_view_equals_float_path() {
+  const auto m = test::element_matrix<E>(6, 100, 31, 112);  // K = 100: the last group of 32/64 is short; strided
+  std::vector<float> d(100);
+  for (std::size_t k = 0; k < d.size(); ++k) d[k] = 0.25f + static_cast<float>(k % 5);
+  LcqOptions o;
+  o.bits = 3;
+  o.group_size = 32;
+  o.rank = 2;
+  o.max_iterations = 4;
+  o.threads = 1;
+  rankq::LcqReport ra, rb;
+  expect_same(rankq::fit_lcq(m.view(), d, o, &ra), rankq::fit_lcq(m.float_view(), d, o, &rb));
+  EXPECT_EQ(ra.rank_objectives, rb.rank_objectives);
+  expect_same(rankq::fit_lcq(m.view(), o), rankq::fit_lcq(m.float_view(), o));
+  const auto all_a = rankq::fit_lcq_all_ranks(m.view(), d, o), all_b = rankq::fit_lcq_all_ranks(m.float_view(), d, o);
+  ASSERT_EQ(all_a.size(), all_b.size());
+  for (std::size_t i = 0; i < all_a.size(); ++i) expect_same(all_a[i], all_b[i]);
+  EXPECT_EQ(rankq::lcq_objective(all_a[0], m.view(), d), rankq::lcq_objective(all_a[0], m.float_view(), d));
+  CodebookWeights qa = all_a[1], qb = all_a[1];
+  rankq::double_quantize(qa, m.view(), d);
+  rankq::double_quantize(qb, m.float_view(), d);
+  expect_same(qa, qb);
+  o.double_quantize = true;
+  o.group_size = 64;
+  expect_same(rankq::fit_lcq(m.view(), d, o), rankq::fit_lcq(m.float_view(), d, o));
+}
+
+TEST(LcqFit, Bf16AndF16ViewsGiveTheFloatResultBitForBit) {
+  expect_lcq_element_view_equals_float_path<rankq::bf16_t>();
+  expect_lcq_element_view_equals_float_path<rankq::f16_t>();
+  test::expect_invalid([] { rankq::fit_lcq(MatrixView<const rankq::bf16_t>(nullptr, 2, 3), LcqOptions{}); }, "null pointer");
+}

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "test_util.hpp"
@@ -258,4 +260,50 @@ TEST(Lqer, BadInputIsAClearError) {
   test::expect_invalid([&] { quantize_lqer(view(nan_w, kN, kK), f, {}, exact_options(4)); }, "non-finite");
   test::expect_invalid([&] { fit_low_rank_correction(view(nan_w, kN, kK), {}, exact_options(4)); }, "'error'");
   test::expect_invalid([&] { fit_low_rank_correction(MatrixView<const float>(), {}, exact_options(4)); }, "'error'");
+}
+
+namespace {
+void expect_same_uniform_bits(const UniformWeights& a, const UniformWeights& b, const std::string& what) {
+  ASSERT_EQ(a.codes.size(), b.codes.size()) << what;
+  EXPECT_TRUE(std::equal(a.codes.begin(), a.codes.end(), b.codes.begin())) << what;
+  EXPECT_TRUE(a.scales.size() == b.scales.size() && test::same_bits(a.scales.data(), b.scales.data(), a.scales.size())) << what;
+  EXPECT_TRUE(a.offsets.size() == b.offsets.size() && test::same_bits(a.offsets.data(), b.offsets.data(), a.offsets.size())) << what;
+}
+
+void expect_same_lqer(const LqerWeights& a, const LqerWeights& b, const std::string& what) {
+  expect_same_uniform_bits(a.weights, b.weights, what + " weights");
+  expect_same_uniform_bits(a.correction.a_t, b.correction.a_t, what + " a_t");
+  expect_same_uniform_bits(a.correction.b_t, b.correction.b_t, what + " b_t");
+  EXPECT_EQ(a.correction.a_t_float, b.correction.a_t_float) << what;
+  EXPECT_EQ(a.correction.b_t_float, b.correction.b_t_float) << what;
+  EXPECT_EQ(a.correction.singular_values, b.correction.singular_values) << what;
+  EXPECT_EQ(a.correction.scaled_error_norm_squared, b.correction.scaled_error_norm_squared) << what;
+  EXPECT_EQ(a.weight_bits, b.weight_bits) << what;
+}
+
+template <typename E>
+void expect_lqer_element_view_equals_float_path(const char* type) {
+  const auto m = test::element_matrix<E>(40, 100, 41, 104);  // K = 100: no group or block divides it; strided
+  std::vector<float> scale(100);
+  for (std::size_t k = 0; k < scale.size(); ++k) scale[k] = 0.5f + static_cast<float>(k % 7);
+  LqerOptions o;
+  o.rank = 8;
+  for (const std::vector<float>& s : {std::vector<float>{}, scale}) {
+    for (const UniformFormat& f : {UniformFormat{4, 32, Symmetry::asymmetric, ScaleType::f16},
+                                   UniformFormat{3, kWholeRow, Symmetry::symmetric, ScaleType::f32}})
+      expect_same_lqer(quantize_lqer(m.view(), f, s, o), quantize_lqer(m.float_view(), f, s, o),
+                       std::string(type) + " " + to_string(f));
+    for (const MxFormat& f : {MxFormat{4, 16, MxSemantics::lqer}, MxFormat{3, 32, MxSemantics::ocp}})
+      expect_same_lqer(quantize_lqer(m.view(), f, s, o), quantize_lqer(m.float_view(), f, s, o),
+                       std::string(type) + " " + to_string(f));
+  }
+  // The same errors as the float path, in the same order.
+  test::expect_invalid([&] { quantize_lqer(m.view(), MxFormat{5, 16, MxSemantics::lqer}, {}, o); }, "only 2, 3, 4 and 8-bit");
+  test::expect_invalid([&] { quantize_lqer(m.view(), MxFormat{4, 24, MxSemantics::lqer}, {}, o); }, "format.block");
+}
+}  // namespace
+
+TEST(Lqer, Bf16AndF16ViewsGiveTheFloatResultBitForBit) {
+  expect_lqer_element_view_equals_float_path<bf16_t>("bf16");
+  expect_lqer_element_view_equals_float_path<f16_t>("f16");
 }

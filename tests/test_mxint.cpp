@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -176,4 +177,33 @@ TEST(Mxint, InvalidArguments) {
   test::expect_invalid([&] { quantize_mxint(v, MxFormat{4, 24, MxSemantics::lqer}); }, "format.block");
   x[3] = std::nanf("");
   test::expect_invalid([&] { quantize_mxint(v, MxFormat{4, 16, MxSemantics::lqer}); }, "non-finite");
+}
+
+template <typename E>
+void expect_mxint_element_view_equals_float_path() {
+  // K = 100 and 47: short last blocks; ld > K: strided rows; scale 0 rows: all-zero blocks borrow the fallback.
+  for (const auto& [rows, cols, ld] : {std::array<std::size_t, 3>{5, 100, 100}, {3, 47, 61}}) {
+    auto m = test::element_matrix<E>(rows, cols, 21 + cols, ld);
+    for (std::size_t c = 0; c < 20 && c < cols; ++c) {  // one all-zero block (the fallback exponent)
+      m.elements[c] = E::from_float(0.0f);
+      m.floats[c] = 0.0f;
+    }
+    for (unsigned bits : {2u, 3u, 4u, 8u})
+      for (std::size_t block : {std::size_t(16), std::size_t(32)})
+        for (MxSemantics sem : {MxSemantics::lqer, MxSemantics::ocp}) {
+          const MxFormat f{bits, block, sem};
+          const MxTensor a = quantize_mxint(m.view(), f), b = quantize_mxint(m.float_view(), f);
+          EXPECT_TRUE(std::equal(a.codes.begin(), a.codes.end(), b.codes.begin(), b.codes.end())) << to_string(f);
+          EXPECT_TRUE(std::equal(a.exponents.begin(), a.exponents.end(), b.exponents.begin(), b.exponents.end())) << to_string(f);
+          EXPECT_EQ(mxint_round_trip(m.view(), f), mxint_round_trip(m.float_view(), f));
+        }
+  }
+}
+
+TEST(Mxint, Bf16AndF16ViewsGiveTheFloatResultBitForBit) {
+  expect_mxint_element_view_equals_float_path<bf16_t>();
+  expect_mxint_element_view_equals_float_path<f16_t>();
+  auto m = test::element_matrix<f16_t>(2, 33, 4);
+  m.elements[40] = f16_t{0x7E00};  // NaN at row 1, column 7
+  test::expect_invalid([&] { quantize_mxint(m.view(), MxFormat{}); }, "row 1, column 7");
 }

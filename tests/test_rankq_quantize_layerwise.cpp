@@ -13,6 +13,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "hf_writer.hpp"
@@ -23,6 +24,7 @@
 #include "rankq_quantize/model_file.hpp"
 #include "rankq_quantize/model_run.hpp"
 #include "test_data.hpp"
+#include "test_util.hpp"
 
 using namespace rankq;
 using namespace rankq::example;
@@ -85,10 +87,13 @@ void write_whole_model(const std::string& path, const io::LlamaModel& weights, c
   save_quantized_model(path, weights, model, describe(m));
 }
 
+/// `in_place`: RTN/MXINT from the checkpoint's own element type (as run_model_layerwise does), else every
+/// projection decoded to float and built by the factory.
 void write_layerwise(const std::string& path, const io::LlamaCheckpoint& ckpt, const MethodSpec& m, const llama::Tokenizer* tok,
-                     const std::vector<std::string>& paragraphs, llama::ParagraphRange range) {
-  const LayerwiseMethod lm{describe(m), needs_calibration(m), m.gptq.enabled,
-                           [m](const CalibrationStats& stats) { return default_factory(m, stats, 2); }};
+                     const std::vector<std::string>& paragraphs, llama::ParagraphRange range, bool in_place = false) {
+  LayerwiseMethod lm{describe(m), needs_calibration(m), m.gptq.enabled,
+                     [m](const CalibrationStats& stats) { return default_factory(m, stats, 2); }};
+  if (in_place) lm.in_place = [m](const io::LlamaCheckpoint& c, const std::string& name) { return quantize_in_place(m, c, name); };
   quantize_layerwise(ckpt, tok, paragraphs, range, lm, path);
 }
 
@@ -113,6 +118,10 @@ TEST(Layerwise, UncalibratedMethodsGiveTheWholeModelFileBitForBit) {
     const auto old_bytes = file_bytes(dir / "old.rq"), new_bytes = file_bytes(dir / "new.rq");
     ASSERT_GT(old_bytes.size(), 1000u);
     EXPECT_TRUE(old_bytes == new_bytes) << describe(m);
+    if (quantizes_in_place(m)) {  // from the mapped F32 tensors, no float copy
+      write_layerwise(dir / "new.rq", ckpt, m, nullptr, {}, {}, true);
+      EXPECT_TRUE(old_bytes == file_bytes(dir / "new.rq")) << describe(m) << " in place";
+    }
   }
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path), {}), 3);  // model.bin, old.rq, new.rq: no spool left
 }
@@ -152,6 +161,79 @@ TEST(Layerwise, ShardedBf16HuggingFaceFolderGivesTheWholeModelFile) {
     write_whole_model(dir / "old.rq", weights, m, &tok, paragraphs, {0, 4});
     write_layerwise(dir / "new.rq", ckpt, m, &tok, paragraphs, {0, 4});
     EXPECT_TRUE(file_bytes(dir / "old.rq") == file_bytes(dir / "new.rq")) << describe(m);
+  }
+}
+
+TEST(Layerwise, InPlaceFromBf16AndF16FoldersGivesTheWholeModelFile) {
+  // RTN and MXINT read the mapped BF16/F16 tensors (MatrixView<const bf16_t>), Q/K in HF's rotary order, and
+  // put the quantized rows back in Meta's order: the file equals the one built from the decoded float model.
+  TempDir dir;
+  const io::LlamaModel original = synthetic_model();
+  for (const io::DType dtype : {io::DType::bf16, io::DType::f16}) {
+    rankq_test::HfWriteOptions o;
+    o.dtype = dtype;
+    o.shards = 2;
+    const std::string folder = dir / (std::string("hf_") + io::dtype_name(dtype));
+    rankq_test::write_hf_checkpoint(folder, original, o);
+    const io::LlamaModel weights = io::read_hf_llama(folder);
+    const io::LlamaCheckpoint ckpt = io::open_hf_llama(folder);
+    ASSERT_GT(ckpt.entry("blk.0.attn_q.weight").permute_heads, 0);
+    for (const MethodSpec& m : {MethodSpec{"rtn", 4, 0, 32}, MethodSpec{"rtn", 3, 0, 0}, MethodSpec{"rtn", 8, 0, 16},
+                                MethodSpec{"mxint", 4, 0, 0}, MethodSpec{"mxint", 2, 0, 0}}) {
+      write_whole_model(dir / "old.rq", weights, m, nullptr, {}, {});
+      write_layerwise(dir / "new.rq", ckpt, m, nullptr, {}, {}, true);
+      EXPECT_TRUE(file_bytes(dir / "old.rq") == file_bytes(dir / "new.rq")) << describe(m) << " " << io::dtype_name(dtype);
+    }
+  }
+}
+
+TEST(Layerwise, MatrixViewsOfACheckpointAreItsOwnElementsInPlace) {
+  TempDir dir;
+  const io::LlamaModel original = synthetic_model();
+  rankq_test::HfWriteOptions o;
+  o.dtype = io::DType::bf16;
+  rankq_test::write_hf_checkpoint(dir / "hf", original, o);
+  const io::LlamaCheckpoint ckpt = io::open_hf_llama(dir / "hf");
+  for (const char* name : {"blk.1.ffn_up.weight", "blk.0.attn_k.weight"}) {
+    const io::CheckpointTensor& e = ckpt.entry(name);
+    const io::FloatTensor loaded = ckpt.load(name);  // Meta's row order
+    const bool viewed = ckpt.with_matrix_view(name, [&](auto view) {
+      using E = std::remove_const_t<std::remove_pointer_t<decltype(view.data)>>;
+      EXPECT_TRUE((std::is_same_v<E, bf16_t>)) << name;
+      EXPECT_EQ(reinterpret_cast<const void*>(view.data), reinterpret_cast<const void*>(e.data)) << name;  // no copy
+      EXPECT_EQ(view.rows, e.shape[0]);
+      EXPECT_EQ(view.cols, e.shape[1]);
+      std::vector<float> row(view.cols);
+      for (std::size_t r = 0; r < view.rows; ++r) {
+        const std::size_t file_row = e.permute_heads > 0 ? io::hf_rotary_file_row(r, view.rows, e.permute_heads) : r;
+        row_as_float(view, file_row, row.data());
+        EXPECT_TRUE(std::equal(row.begin(), row.end(), loaded.data.begin() + static_cast<std::ptrdiff_t>(r * view.cols))) << name << " row " << r;
+      }
+      return true;
+    });
+    EXPECT_TRUE(viewed);
+  }
+  EXPECT_THROW(ckpt.with_matrix_view("blk.0.attn_norm.weight", [](auto) { return 0; }), rankq::invalid_argument);  // 1-D
+}
+
+TEST(Layerwise, MisalignedTensorBytesAreViewedThroughAnAlignedCopyOfTheirOwnType) {
+  // A BF16 and an F32 tensor at odd addresses (safetensors promises no alignment): the view is of an aligned copy
+  // in the tensor's own element type, with the same values as load().
+  std::vector<std::uint8_t> bytes(1 + 3 * 5 * 4);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(0x3C + (i * 7) % 5);
+  io::LlamaCheckpoint ckpt;
+  ckpt.source = "test";
+  ckpt.tensors["a"] = io::CheckpointTensor{io::DType::bf16, {3, 5}, bytes.data() + 1, 15, 0};
+  ckpt.tensors["b"] = io::CheckpointTensor{io::DType::f32, {3, 5}, bytes.data() + 1, 15, 0};
+  for (const char* name : {"a", "b"}) {
+    const io::FloatTensor loaded = ckpt.load(name);
+    const std::vector<float> viewed = ckpt.with_matrix_view(name, [&](auto view) {
+      EXPECT_NE(reinterpret_cast<const void*>(view.data), reinterpret_cast<const void*>(bytes.data() + 1)) << name;
+      std::vector<float> out(view.rows * view.cols);
+      for (std::size_t r = 0; r < view.rows; ++r) row_as_float(view, r, out.data() + r * view.cols);
+      return out;
+    });
+    EXPECT_TRUE(test::same_bits(viewed.data(), loaded.data.data(), loaded.data.size())) << name;
   }
 }
 

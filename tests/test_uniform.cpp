@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -134,6 +136,40 @@ TEST(Uniform, StridedViewsAreHonoured) {
   auto a = quantize_uniform(MatrixView<const float>(w.data(), 6, 40, 50), f);
   auto b = quantize_uniform(MatrixView<const float>(dense.data(), 6, 40), f);
   EXPECT_EQ(dequantize(a), dequantize(b));
+}
+
+template <typename E>
+void expect_element_view_equals_float_path() {
+  // K = 100 and 47: no group size divides them (the last group is short); ld > K: strided rows.
+  for (const auto& [rows, cols, ld] : {std::array<std::size_t, 3>{5, 100, 100}, {3, 47, 61}, {1, 16, 16}}) {
+    const auto m = test::element_matrix<E>(rows, cols, 11 + cols, ld);
+    for (const UniformFormat& f : all_formats()) {
+      const UniformWeights a = quantize_uniform(m.view(), f), b = quantize_uniform(m.float_view(), f);
+      ASSERT_EQ(a.codes.size(), b.codes.size());
+      EXPECT_TRUE(std::equal(a.codes.begin(), a.codes.end(), b.codes.begin())) << to_string(f) << " K=" << cols;
+      EXPECT_TRUE(test::same_bits(a.scales.data(), b.scales.data(), b.scales.size())) << to_string(f);
+      ASSERT_EQ(a.offsets.size(), b.offsets.size());
+      EXPECT_TRUE(test::same_bits(a.offsets.data(), b.offsets.data(), b.offsets.size())) << to_string(f);
+    }
+  }
+}
+
+TEST(Uniform, Bf16AndF16ViewsGiveTheFloatResultBitForBit) {
+  expect_element_view_equals_float_path<bf16_t>();
+  expect_element_view_equals_float_path<f16_t>();
+  // A non-const view of 16-bit elements is accepted as well.
+  auto m = test::element_matrix<bf16_t>(2, 40, 5);
+  const UniformWeights a = quantize_uniform(MatrixView<bf16_t>(m.elements.data(), 2, 40), UniformFormat{});
+  EXPECT_EQ(dequantize(a), dequantize(quantize_uniform(m.float_view(), UniformFormat{})));
+}
+
+TEST(Uniform, NonFiniteBf16WeightsAreNamedAsInFloat) {
+  auto m = test::element_matrix<bf16_t>(3, 20, 9);
+  m.elements[1 * 20 + 7] = bf16_t{0x7FC0};  // NaN
+  test::expect_invalid([&] { quantize_uniform(m.view(), UniformFormat{}); }, "row 1, column 7");
+  auto h = test::element_matrix<f16_t>(3, 20, 9);
+  h.elements[2 * 20 + 3] = f16_t{0x7C00};  // +Inf
+  test::expect_invalid([&] { quantize_uniform(h.view(), UniformFormat{}); }, "row 2, column 3");
 }
 
 TEST(Uniform, BitsPerWeightAccounting) {

@@ -3,6 +3,8 @@
 // weights in float, run the calibration residual streams through it in fp32 (collecting block i's input statistics
 // exactly as the whole-model calibration does), quantize its projections, stream them to the output file, release
 // the block's float weights and mapped pages, go on with block i+1. The file equals the whole-model path's bit for bit.
+// Methods quantized in place (RTN, MXINT: in_place.hpp) never decode the block's projections to float: the quantizers
+// read the mapped BF16/F16 tensors row by row.
 #pragma once
 
 #include <rankq/algorithms/calibration.hpp>
@@ -18,6 +20,7 @@
 
 #include "llama/calibration.hpp"
 #include "llama/model.hpp"
+#include "rankq_quantize/in_place.hpp"
 #include "rankq_quantize/methods.hpp"
 #include "rankq_quantize/progress.hpp"
 
@@ -29,10 +32,13 @@ using CalibrationStats = std::map<std::string, ActivationStats>;
 
 /// What quantize_layerwise does to each block: `label` names the method in the file; `calibrated`: collect the
 /// block's input statistics first (`gram`: with XᵀX, for GPTQ); `factory_for(stats)`: the block's layer factory.
+/// `in_place` (optional, replaces factory_for for the projections): the stored projection of a tensor built from the
+/// checkpoint's own element type (quantize_in_place), so the block's projections are never decoded to float.
 struct LayerwiseMethod {
   std::string label;
   bool calibrated = false, gram = false;
   std::function<llama::LinearFactory(const CalibrationStats&)> factory_for;
+  std::function<io::QuantizedProjection(const io::LlamaCheckpoint&, const std::string& name)> in_place = nullptr;
 };
 
 struct LayerwiseReport {
@@ -78,7 +84,7 @@ inline ResidualStreams embed_calibration(const io::FloatTensor& embedding, std::
 /// Quantizes every projection of `ckpt` with `m` block by block and writes the quantized model file to `out_path`
 /// (io::QuantizedModelStream). Calibration (when `m` needs it; `tok` may be null otherwise) uses the paragraphs [range) of `calib` with the
 /// model's full context, as calibrate() does. Projections a factory leaves in float are stored as F32, as
-/// save_quantized_model does. Peak memory: one block in float (plus its dense fp32 copy while calibrating), the
+/// save_quantized_model does. Peak memory: one block in float (none with m.in_place; plus its dense fp32 copy while calibrating), the
 /// calibration streams (tokens x dim floats), one block's quantized layers, the embedding or classifier in float
 /// while they are written, and the 4 MiB copy buffer.
 inline LayerwiseReport quantize_layerwise(const io::LlamaCheckpoint& ckpt, const llama::Tokenizer* tok,
@@ -110,7 +116,9 @@ inline LayerwiseReport quantize_layerwise(const io::LlamaCheckpoint& ckpt, const
     std::vector<std::string> names;
     for (const char* kind : {"attn_norm", "ffn_norm"}) names.push_back(llama::block_tensor_name(l, kind));
     for (const auto& suffix : llama::projection_suffixes()) names.push_back(llama::block_tensor_name(l, suffix));
-    for (const auto& name : names) block.tensors.emplace(name, ckpt.load(name));
+    // In float: the norms, and the projections when something needs them in float (the fp32 slice, the factory).
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (i < 2 || calibrated || !m.in_place) block.tensors.emplace(names[i], ckpt.load(names[i]));
     CalibrationStats stats;
     if (calibrated) {
       const auto start = clock::now();
@@ -127,12 +135,19 @@ inline LayerwiseReport quantize_layerwise(const io::LlamaCheckpoint& ckpt, const
       }
       report.calibration_seconds += seconds_since(start);
     }
-    if (block.tensors.empty())
-      for (const auto& name : names) block.tensors.emplace(name, ckpt.load(name));  // decoded again for quantizing
+    if (block.tensors.empty()) {  // decoded again for quantizing (only the norms when quantizing in place)
+      for (std::size_t i = 0; i < names.size(); ++i)
+        if (i < 2 || !m.in_place) block.tensors.emplace(names[i], ckpt.load(names[i]));
+    }
     const auto start = clock::now();
-    const llama::LinearFactory factory = m.factory_for(stats);
+    const llama::LinearFactory factory = m.in_place ? llama::LinearFactory{} : m.factory_for(stats);
     for (const auto& suffix : llama::projection_suffixes()) {
       const std::string name = llama::block_tensor_name(l, suffix);
+      if (m.in_place) {
+        out.add_projection(name, m.in_place(ckpt, name));
+        ckpt.release(name);  // its mapped pages: one projection's BF16 bytes resident at a time
+        continue;
+      }
       const std::unique_ptr<llama::Linear> layer = factory(name, block.tensors.at(name));
       if (const auto* s = dynamic_cast<const StorableLinear*>(layer.get())) out.add_projection(name, s->stored());
       else out.add_tensor(name, block.tensors.at(name));

@@ -23,6 +23,7 @@
 #include "llama/perplexity.hpp"
 #include "llama/tokenizer.hpp"
 #include "rankq_quantize/gptq_linear.hpp"
+#include "rankq_quantize/in_place.hpp"
 #include "rankq_quantize/layerwise.hpp"
 #include "rankq_quantize/layerwise_eval.hpp"
 #include "rankq_quantize/lcq_linear.hpp"
@@ -192,9 +193,12 @@ inline llama::ParagraphRange checked_range(llama::ParagraphRange range, std::siz
 /// run_model with --out: the quantized method goes through quantize_layerwise (bounded memory, the file streamed)
 /// and is evaluated from the file it wrote, mapped (model_file.hpp); the fp32 baseline is evaluated layer by layer
 /// (fp32_perplexity_layerwise, the same perplexity as the whole fp32 model).
+/// With the default factory (`default_methods`), RTN and MXINT are quantized in place (in_place.hpp: from the
+/// checkpoint's own element type, the same file).
 inline std::vector<ModelRow> run_model_layerwise(const ModelRunOptions& o, const io::LlamaCheckpoint& checkpoint,
                                                  const llama::Tokenizer& tok, const std::vector<std::string>& eval_paragraphs,
-                                                 const std::vector<std::string>& calib_paragraphs, const FactoryBuilder& factory_for) {
+                                                 const std::vector<std::string>& calib_paragraphs, const FactoryBuilder& factory_for,
+                                                 bool default_methods) {
   std::vector<ModelRow> rows;
   double fp32_ppl = 0;
   for (const MethodSpec& m : o.methods) {
@@ -207,6 +211,8 @@ inline std::vector<ModelRow> run_model_layerwise(const ModelRunOptions& o, const
     } else {
       LayerwiseMethod lm{label, needs_calibration(m), m.gptq.enabled,
                          [&factory_for, m](const CalibrationStats& stats) { return factory_for(m, stats); }};
+      if (default_methods && quantizes_in_place(m))
+        lm.in_place = [m](const io::LlamaCheckpoint& ckpt, const std::string& name) { return quantize_in_place(m, ckpt, name); };
       if (lm.calibrated && o.calib_path == o.eval_path && o.calib_range.begin < o.eval_range.end && o.eval_range.begin < o.calib_range.end)
         std::fprintf(stderr, "rankq-quantize: warning: calibration paragraphs [%zu, %zu) overlap evaluation paragraphs [%zu, %zu)\n",
                      o.calib_range.begin, o.calib_range.end, o.eval_range.begin, o.eval_range.end);
@@ -236,6 +242,7 @@ inline std::vector<ModelRow> run_model_layerwise(const ModelRunOptions& o, const
 /// that every method fits every layer there). Texts and ranges are checked before the model is loaded.
 inline std::vector<ModelRow> run_model(ModelRunOptions o, FactoryBuilder factory_for = nullptr,
                                        const std::function<void(const io::LlamaCheckpoint&)>& validate = nullptr) {
+  const bool default_methods = !factory_for;
   if (!factory_for)
     factory_for = [threads = o.threads](const MethodSpec& m, const CalibrationStats& c) { return default_factory(m, c, threads); };
   const bool calibrated = std::any_of(o.methods.begin(), o.methods.end(), needs_calibration);
@@ -249,7 +256,7 @@ inline std::vector<ModelRow> run_model(ModelRunOptions o, FactoryBuilder factory
   const io::LlamaCheckpoint checkpoint = open_checkpoint(o.model_path);
   if (validate) validate(checkpoint);
   const llama::Tokenizer tok = load_tokenizer(o, static_cast<std::size_t>(checkpoint.config.vocab_size));
-  if (!o.out_path.empty()) return run_model_layerwise(o, checkpoint, tok, eval_paragraphs, calib_paragraphs, factory_for);
+  if (!o.out_path.empty()) return run_model_layerwise(o, checkpoint, tok, eval_paragraphs, calib_paragraphs, factory_for, default_methods);
   const io::LlamaModel weights = checkpoint.load_all();
   CalibrationStats calib;  // collected once, shared by every method that needs it
   if (calibrated) {

@@ -1,7 +1,9 @@
 // rankq/algorithms/gptq.hpp — GPTQ (Frantar et al. 2022): error-compensating quantization of a weight matrix with the
 // layer's input second moment H = XᵀX/n, for every rankq grid: uniform (any bits/group/symmetry), MXINT, LCQ
 // codebooks, and GPTQ + LQER/L²QER. Results are the library's usual quantized types, so packing and kernels are
-// unchanged. Math: docs/gptq.md.
+// unchanged. Weights may be float, bf16_t or f16_t views (the same results as their float values, bit for bit): the
+// pass converts them one chunk of 64 rows at a time (it keeps that chunk in float anyway); gptq_fit_lcq converts the
+// whole matrix, as its LCQ fits need it in float (docs/formats.md §8). Math: docs/gptq.md.
 #pragma once
 
 #include "rankq/detail/abi.hpp"
@@ -9,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -49,8 +52,10 @@ inline GptqHessian gptq_hessian(const ActivationStats& stats) {
 }
 
 /// The GPTQ objective Σ_n (w_n − ŵ_n)·H·(w_n − ŵ_n)ᵀ = ‖(W − Ŵ)X‖²/n for H = XᵀX/n (no dampening; dead channels
-/// count with their true zero). `w_hat` is the dequantized N x K matrix, row-major.
-inline double gptq_objective(MatrixView<const float> W, const std::vector<float>& w_hat, const GptqHessian& h) {
+/// count with their true zero). `w_hat` is the dequantized N x K matrix, row-major. W: float, bf16_t or f16_t.
+template <typename T>
+double gptq_objective(MatrixView<T> W, const std::vector<float>& w_hat, const GptqHessian& h) {
+  static_assert(is_weight_element_v<T>, "gptq_objective: weights must be float, bf16_t or f16_t");
   constexpr const char* fn = "gptq_objective";
   detail::check_view(W, fn, "weights");
   detail::check_gptq_hessian(h, W.cols, fn);
@@ -61,7 +66,7 @@ inline double gptq_objective(MatrixView<const float> W, const std::vector<float>
   double total = 0.0;
   std::vector<double> e(K);
   for (std::size_t n = 0; n < W.rows; ++n) {
-    for (std::size_t k = 0; k < K; ++k) e[k] = static_cast<double>(W(n, k)) - w_hat[n * K + k];
+    for (std::size_t k = 0; k < K; ++k) e[k] = static_cast<double>(static_cast<float>(W(n, k))) - w_hat[n * K + k];
     for (std::size_t i = 0; i < K; ++i) {
       double hi = 0.0;
       for (std::size_t j = 0; j < K; ++j) hi += h.values[i * K + j] * e[j];
@@ -72,7 +77,8 @@ inline double gptq_objective(MatrixView<const float> W, const std::vector<float>
 }
 
 namespace detail {
-inline GptqFactor gptq_prepare(MatrixView<const float> W, const GptqHessian& h, const GptqOptions& o, const char* fn) {
+template <typename T>
+GptqFactor gptq_prepare(MatrixView<const T> W, const GptqHessian& h, const GptqOptions& o, const char* fn) {
   check_gptq_options(o, fn);
   check_view(W, fn, "weights");
   require_finite(W.data, W.rows, W.cols, W.ld, fn, "weights");
@@ -88,7 +94,8 @@ inline void fill_report(GptqReport* report, const GptqFactor& f, double objectiv
   report->order = f.order;
 }
 
-inline UniformWeights gptq_uniform(MatrixView<const float> W, const GptqFactor& f, const UniformFormat& format,
+template <typename T>
+UniformWeights gptq_uniform(MatrixView<const T> W, const GptqFactor& f, const UniformFormat& format,
                                    const GptqOptions& o, GptqReport* report, const char* fn) {
   UniformWeights q = make_uniform_weights(format, W.rows, W.cols);
   const std::vector<float> cost = o.clip_steps > 0 ? gptq_column_costs(f) : std::vector<float>{};
@@ -98,7 +105,8 @@ inline UniformWeights gptq_uniform(MatrixView<const float> W, const GptqFactor& 
   return q;
 }
 
-inline MxTensor gptq_mxint(MatrixView<const float> W, const GptqFactor& f, const MxFormat& format, const GptqOptions& o,
+template <typename T>
+MxTensor gptq_mxint(MatrixView<const T> W, const GptqFactor& f, const MxFormat& format, const GptqOptions& o,
                            GptqReport* report) {
   MxTensor t;
   t.format = format;
@@ -122,8 +130,11 @@ inline MxTensor gptq_mxint(MatrixView<const float> W, const GptqFactor& f, const
 /// shrunk to the factor with the least H-weighted rounding error (docs/gptq.md §3.8). With a diagonal H and
 /// clip_steps = 0 the result equals quantize_uniform(W, format) exactly. Throws rankq::invalid_argument for bad options/format, NaN/Inf weights,
 /// a hessian of the wrong shape or with non-finite entries, or one not positive definite after dampening.
-inline UniformWeights gptq_quantize_uniform(MatrixView<const float> W, const GptqHessian& h, const UniformFormat& format,
-                                            const GptqOptions& options = {}, GptqReport* report = nullptr) {
+template <typename T>
+UniformWeights gptq_quantize_uniform(MatrixView<T> Wv, const GptqHessian& h, const UniformFormat& format,
+                                     const GptqOptions& options = {}, GptqReport* report = nullptr) {
+  static_assert(is_weight_element_v<T>, "gptq_quantize_uniform: weights must be float, bf16_t or f16_t");
+  const MatrixView<const std::remove_const_t<T>> W = Wv;
   constexpr const char* fn = "gptq_quantize_uniform";
   detail::check_format(format, fn);
   const detail::GptqFactor f = detail::gptq_prepare(W, h, options, fn);
@@ -132,8 +143,11 @@ inline UniformWeights gptq_quantize_uniform(MatrixView<const float> W, const Gpt
 
 /// GPTQ onto MXINT: each block's shared exponent is chosen when the block's first column is processed (or from the
 /// original weights with static_groups). With a diagonal H the result equals quantize_mxint(W, format).
-inline MxTensor gptq_quantize_mxint(MatrixView<const float> W, const GptqHessian& h, const MxFormat& format,
-                                    const GptqOptions& options = {}, GptqReport* report = nullptr) {
+template <typename T>
+MxTensor gptq_quantize_mxint(MatrixView<T> Wv, const GptqHessian& h, const MxFormat& format,
+                             const GptqOptions& options = {}, GptqReport* report = nullptr) {
+  static_assert(is_weight_element_v<T>, "gptq_quantize_mxint: weights must be float, bf16_t or f16_t");
+  const MatrixView<const std::remove_const_t<T>> W = Wv;
   constexpr const char* fn = "gptq_quantize_mxint";
   detail::check_format(format, fn);
   const detail::GptqFactor f = detail::gptq_prepare(W, h, options, fn);
@@ -146,8 +160,11 @@ inline MxTensor gptq_quantize_mxint(MatrixView<const float> W, const GptqHessian
 /// with the smallest objective is returned. lcq.max_iterations = 0, rank 1, lcq_refits = 0 keeps the RTN grid
 /// fixed: the result then equals gptq_quantize_uniform with an asymmetric f32 format and static_groups exactly.
 /// lcq.double_quantize is not supported here (its re-assignment would undo the error feedback).
-inline CodebookWeights gptq_fit_lcq(MatrixView<const float> W, const GptqHessian& h, const LcqOptions& lcq,
-                                    const GptqOptions& options = {}, GptqReport* report = nullptr) {
+template <typename T>
+CodebookWeights gptq_fit_lcq(MatrixView<T> Wv, const GptqHessian& h, const LcqOptions& lcq,
+                             const GptqOptions& options = {}, GptqReport* report = nullptr) {
+  static_assert(is_weight_element_v<T>, "gptq_fit_lcq: weights must be float, bf16_t or f16_t");
+  const MatrixView<const std::remove_const_t<T>> W = Wv;
   constexpr const char* fn = "gptq_fit_lcq";
   if (lcq.double_quantize)
     detail::throw_argument(fn, "lcq.double_quantize", "is not supported with GPTQ: its index re-assignment would undo "
@@ -194,9 +211,12 @@ inline CodebookWeights gptq_fit_lcq(MatrixView<const float> W, const GptqHessian
 
 /// GPTQ + LQER/L²QER with uniform weights: Ŵ = gptq_quantize_uniform(W, h, format), then the rank-k correction of
 /// the (scaled) residual W − Ŵ exactly as quantize_lqer fits it (empty scale: plain LQER).
-inline LqerWeights gptq_quantize_lqer(MatrixView<const float> W, const GptqHessian& h, const UniformFormat& format,
-                                      const std::vector<float>& scale, const LqerOptions& lqer = {},
-                                      const GptqOptions& options = {}, GptqReport* report = nullptr) {
+template <typename T>
+LqerWeights gptq_quantize_lqer(MatrixView<T> Wv, const GptqHessian& h, const UniformFormat& format,
+                               const std::vector<float>& scale, const LqerOptions& lqer = {},
+                               const GptqOptions& options = {}, GptqReport* report = nullptr) {
+  static_assert(is_weight_element_v<T>, "gptq_quantize_lqer: weights must be float, bf16_t or f16_t");
+  const MatrixView<const std::remove_const_t<T>> W = Wv;
   constexpr const char* fn = "gptq_quantize_lqer";
   detail::check_format(format, fn);
   detail::check_view(W, fn, "weights");
@@ -208,9 +228,12 @@ inline LqerWeights gptq_quantize_lqer(MatrixView<const float> W, const GptqHessi
 }
 
 /// GPTQ + LQER/L²QER with MXINT weights (kept in their exact uniform form, as quantize_lqer does).
-inline LqerWeights gptq_quantize_lqer(MatrixView<const float> W, const GptqHessian& h, const MxFormat& format,
-                                      const std::vector<float>& scale, const LqerOptions& lqer = {},
-                                      const GptqOptions& options = {}, GptqReport* report = nullptr) {
+template <typename T>
+LqerWeights gptq_quantize_lqer(MatrixView<T> Wv, const GptqHessian& h, const MxFormat& format,
+                               const std::vector<float>& scale, const LqerOptions& lqer = {},
+                               const GptqOptions& options = {}, GptqReport* report = nullptr) {
+  static_assert(is_weight_element_v<T>, "gptq_quantize_lqer: weights must be float, bf16_t or f16_t");
+  const MatrixView<const std::remove_const_t<T>> W = Wv;
   constexpr const char* fn = "gptq_quantize_lqer";
   detail::check_format(format, fn);
   detail::check_uniform_mx_bits(format.bits, fn, "format.bits");

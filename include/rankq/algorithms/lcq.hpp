@@ -1,7 +1,9 @@
 // rankq/algorithms/lcq.hpp — LCQ: rank-k codebook quantization of a weight matrix (Cai & Li 2024, rankq's formulation):
 // the format, its byte serialization, the D-weighted alternating least-squares fit and 8-bit double
 // quantization. The int8 kernel form and its scalar reference matmul: rankq/kernels/codebook_reference.hpp.
-// Math, byte layout and measured numbers: docs/lcq.md.
+// Weights may be float, bf16_t or f16_t views: the alternating fit re-reads every weight in each iteration, so a
+// 16-bit matrix is converted to one float copy of that matrix for the fit (N·K floats while it runs; the result
+// equals the float path's bit for bit; docs/formats.md §8). Math, byte layout and measured numbers: docs/lcq.md.
 #pragma once
 
 #include "rankq/detail/abi.hpp"
@@ -10,6 +12,7 @@
 #include <cstddef>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "rankq/algorithms/detail/lcq_double_quant.hpp"
@@ -81,6 +84,21 @@ inline LcqProblem make_lcq_problem(MatrixView<const float> W, const std::vector<
   return p;
 }
 
+/// W as a float matrix: W itself for float elements; for bf16_t/f16_t, converted row by row into `storage`
+/// (N·K floats). An invalid view is passed on as such (data null) so that the float checks name it the same way.
+template <typename T>
+MatrixView<const float> lcq_float_weights(MatrixView<T> W, std::vector<float>& storage) {
+  static_assert(is_weight_element_v<T>, "LCQ: weights must be float, bf16_t or f16_t");
+  if constexpr (std::is_same_v<std::remove_const_t<T>, float>) {
+    return W;
+  } else {
+    if (W.empty() || W.data == nullptr || W.ld < W.cols) return MatrixView<const float>(nullptr, W.rows, W.cols, W.ld);
+    storage.resize(W.rows * W.cols);
+    for (std::size_t r = 0; r < W.rows; ++r) row_as_float(W, r, storage.data() + r * W.cols);
+    return MatrixView<const float>(storage.data(), W.rows, W.cols);
+  }
+}
+
 inline double weighted_norm(const LcqProblem& p) {
   double s = 0.0;
   for (std::size_t n = 0; n < p.N; ++n)
@@ -107,9 +125,11 @@ void fit_lcq_chain(const LcqProblem& p, const LcqOptions& o, LcqReport& report, 
 
 }  // namespace detail
 
-/// Σ_n Σ_c D[c]·(W[n,c] − Ŵ[n,c])² in double (D = channel_weights, or all ones when empty).
-inline double lcq_objective(const CodebookWeights& q, MatrixView<const float> W,
-                            const std::vector<float>& channel_weights = {}) {
+/// Σ_n Σ_c D[c]·(W[n,c] − Ŵ[n,c])² in double (D = channel_weights, or all ones when empty). W: float, bf16_t or
+/// f16_t (read in place).
+template <typename T>
+double lcq_objective(const CodebookWeights& q, MatrixView<T> W, const std::vector<float>& channel_weights = {}) {
+  static_assert(is_weight_element_v<T>, "lcq_objective: weights must be float, bf16_t or f16_t");
   constexpr const char* fn = "lcq_objective";
   detail::check_view(W, fn, "weights");
   if (W.rows != q.rows || W.cols != q.cols) detail::throw_argument(fn, "weights", "has a different shape than q");
@@ -118,7 +138,7 @@ inline double lcq_objective(const CodebookWeights& q, MatrixView<const float> W,
   double s = 0.0;
   for (std::size_t n = 0; n < q.rows; ++n)
     for (std::size_t c = 0; c < q.cols; ++c) {
-      const double e = static_cast<double>(W(n, c)) - q.value(n, c);
+      const double e = static_cast<double>(static_cast<float>(W(n, c))) - q.value(n, c);
       s += (channel_weights.empty() ? 1.0 : channel_weights[c]) * e * e;
     }
   return s;
@@ -126,9 +146,13 @@ inline double lcq_objective(const CodebookWeights& q, MatrixView<const float> W,
 
 /// Fits ranks 1..options.rank and returns all of them (element k−1 has rank k; each initializes the next).
 /// channel_weights: D = E[x²] per input channel (K positive values, e.g. calibration's mean of x²), or empty.
-/// Throws rankq::invalid_argument for bad options, empty/NaN weights or bad channel weights.
-inline std::vector<CodebookWeights> fit_lcq_all_ranks(MatrixView<const float> W, const std::vector<float>& channel_weights,
-                                                      const LcqOptions& options, LcqReport* report = nullptr) {
+/// Throws rankq::invalid_argument for bad options, empty/NaN weights or bad channel weights. W: float, bf16_t or
+/// f16_t (a 16-bit W is converted to one float copy for the fit).
+template <typename T>
+std::vector<CodebookWeights> fit_lcq_all_ranks(MatrixView<T> Wv, const std::vector<float>& channel_weights,
+                                               const LcqOptions& options, LcqReport* report = nullptr) {
+  std::vector<float> storage;
+  const MatrixView<const float> W = detail::lcq_float_weights(Wv, storage);
   const detail::LcqProblem p = detail::make_lcq_problem(W, channel_weights, options, "fit_lcq_all_ranks");
   LcqReport local;
   std::vector<CodebookWeights> out;
@@ -142,8 +166,11 @@ inline std::vector<CodebookWeights> fit_lcq_all_ranks(MatrixView<const float> W,
 }
 
 /// Fits rank-options.rank LCQ weights (the rank chain 1..k runs internally). See fit_lcq_all_ranks.
-inline CodebookWeights fit_lcq(MatrixView<const float> W, const std::vector<float>& channel_weights,
-                               const LcqOptions& options, LcqReport* report = nullptr) {
+template <typename T>
+CodebookWeights fit_lcq(MatrixView<T> Wv, const std::vector<float>& channel_weights, const LcqOptions& options,
+                        LcqReport* report = nullptr) {
+  std::vector<float> storage;
+  const MatrixView<const float> W = detail::lcq_float_weights(Wv, storage);
   const detail::LcqProblem p = detail::make_lcq_problem(W, channel_weights, options, "fit_lcq");
   LcqReport local;
   CodebookWeights out;
@@ -157,17 +184,21 @@ inline CodebookWeights fit_lcq(MatrixView<const float> W, const std::vector<floa
 }
 
 /// fit_lcq with D = all ones.
-inline CodebookWeights fit_lcq(MatrixView<const float> W, const LcqOptions& options, LcqReport* report = nullptr) {
+template <typename T>
+CodebookWeights fit_lcq(MatrixView<T> W, const LcqOptions& options, LcqReport* report = nullptr) {
   return fit_lcq(W, std::vector<float>{}, options, report);
 }
 
 /// Converts fitted float S and B to 8-bit (see detail::apply_double_quantization); W and channel_weights are the
 /// ones the weights were fitted to (used to re-fit B and re-assign indices). No-op if already double-quantized.
-inline void double_quantize(CodebookWeights& q, MatrixView<const float> W, const std::vector<float>& channel_weights = {}) {
+template <typename T>
+void double_quantize(CodebookWeights& q, MatrixView<T> Wv, const std::vector<float>& channel_weights = {}) {
   constexpr const char* fn = "double_quantize";
-  detail::check_view(W, fn, "weights");
-  if (W.rows != q.rows || W.cols != q.cols) detail::throw_argument(fn, "weights", "has a different shape than q");
+  detail::check_view(Wv, fn, "weights");
+  if (Wv.rows != q.rows || Wv.cols != q.cols) detail::throw_argument(fn, "weights", "has a different shape than q");
   if (q.format.double_quantized) return;
+  std::vector<float> storage;
+  const MatrixView<const float> W = detail::lcq_float_weights(Wv, storage);
   LcqOptions o;
   o.bits = q.format.bits;
   o.group_size = q.format.group_size;

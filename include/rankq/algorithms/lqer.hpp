@@ -1,6 +1,8 @@
 // rankq/algorithms/lqer.hpp — LQER and L²QER (Zhang et al., ICML 2024): a low-rank correction A_k·B_k of a weight
 // quantizer's error, fitted by truncated SVD of the (activation-scaled) error, its factors stored as 8-bit rankq
-// weight matrices. Math, storage format and the deviation from the paper's blocking: docs/lqer.md.
+// weight matrices. The weights may be float, bf16_t or f16_t views: quantize_lqer reads them row by row (the
+// quantizer, then the error), and its only N x K float buffer is the scaled error the SVD needs anyway (docs/formats.md
+// §8, "Weight element types"). Math, storage format and the deviation from the paper's blocking: docs/lqer.md.
 #pragma once
 
 #include "rankq/detail/abi.hpp"
@@ -10,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -84,7 +87,8 @@ inline LowRankCorrection fit_scaled_error(const float* scaled_error, double norm
   return c;
 }
 
-inline LqerWeights quantize_lqer_uniform(MatrixView<const float> w, UniformWeights q, double weight_bits,
+template <typename T>
+LqerWeights quantize_lqer_uniform(MatrixView<const T> w, UniformWeights q, double weight_bits,
                                          const std::vector<float>& scale, const LqerOptions& o, const char* fn) {
   detail::ScratchBuffer<float> es(w.rows * w.cols);  // uninitialised, huge pages: written once just below
   const double norm2 = scaled_quantization_error(w, q, scale.empty() ? nullptr : scale.data(), es.data());
@@ -118,8 +122,12 @@ inline LowRankCorrection fit_low_rank_correction(MatrixView<const float> error, 
 }
 
 /// LQER / L²QER with a uniform weight quantizer: W_q = quantize_uniform(w, format), E = W − W_q, correction.
-inline LqerWeights quantize_lqer(MatrixView<const float> w, const UniformFormat& format, const std::vector<float>& scale,
-                                 const LqerOptions& o = {}) {
+/// w: float, bf16_t or f16_t (the result equals the float path's on the same values bit for bit).
+template <typename T>
+LqerWeights quantize_lqer(MatrixView<T> wv, const UniformFormat& format, const std::vector<float>& scale,
+                          const LqerOptions& o = {}) {
+  static_assert(is_weight_element_v<T>, "quantize_lqer: weights must be float, bf16_t or f16_t");
+  const MatrixView<const std::remove_const_t<T>> w = wv;
   constexpr const char* fn = "quantize_lqer";
   detail::check_view(w, fn, "weights");
   detail::check_scale(scale, w.cols, fn);
@@ -129,14 +137,26 @@ inline LqerWeights quantize_lqer(MatrixView<const float> w, const UniformFormat&
 
 /// LQER / L²QER with MXINT weights (the paper's setting: MXINT4, blocks of 16 along K). The weights are kept in
 /// their exact uniform form (to_uniform) so that reference_matmul and the W4A8 kernels can run them.
-inline LqerWeights quantize_lqer(MatrixView<const float> w, const MxFormat& format, const std::vector<float>& scale,
-                                 const LqerOptions& o = {}) {
+template <typename T>
+LqerWeights quantize_lqer(MatrixView<T> wv, const MxFormat& format, const std::vector<float>& scale,
+                          const LqerOptions& o = {}) {
+  static_assert(is_weight_element_v<T>, "quantize_lqer: weights must be float, bf16_t or f16_t");
+  using E = std::remove_const_t<T>;
+  const MatrixView<const E> w = wv;
   constexpr const char* fn = "quantize_lqer";
   detail::check_view(w, fn, "weights");
   detail::check_scale(scale, w.cols, fn);
   detail::check_lqer_options(o, w.rows, w.cols, fn);
-  return detail::quantize_lqer_uniform(w, detail::quantize_mxint_uniform(w, format), bits_per_weight(format, w.cols), scale,
-                                       o, fn);  // = to_uniform(quantize_mxint(w, format)) without the MxTensor
+  UniformWeights q;
+  if constexpr (std::is_same_v<E, float>) {
+    q = detail::quantize_mxint_uniform(w, format);  // = to_uniform(quantize_mxint(w, format)) without the MxTensor
+  } else {  // the same checks in the same order, then the two-step form (equal bit for bit, kernels/reference.hpp)
+    detail::check_format(format, "quantize_mxint");
+    detail::check_view(w, "quantize_mxint", "values");
+    detail::check_uniform_mx_bits(format.bits, "quantize_mxint", "format.bits");
+    q = to_uniform(quantize_mxint(w, format));
+  }
+  return detail::quantize_lqer_uniform(w, std::move(q), bits_per_weight(format, w.cols), scale, o, fn);
 }
 
 // bits_per_weight(LowRankCorrection) and bits_per_weight(LqerWeights): rankq/formats/lowrank.hpp (Eigen-free).

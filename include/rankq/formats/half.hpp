@@ -1,11 +1,13 @@
 // rankq/formats/half.hpp — IEEE 754 binary16 and bfloat16 conversions in portable C++ (round to nearest even),
-// bit-exact with F16C's vcvtps2ph (imm 0) / vcvtph2ps and with AArch64's fcvt.
+// bit-exact with F16C's vcvtps2ph (imm 0) / vcvtph2ps and with AArch64's fcvt; and the 16-bit element types
+// bf16_t / f16_t through which the quantizers read a checkpoint's weights in place (MatrixView<const bf16_t>).
 #pragma once
 
 #include "rankq/detail/abi.hpp"
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 RANKQ_NAMESPACE_BEGIN
 
@@ -72,5 +74,33 @@ inline std::uint16_t float_to_bf16(float f) {
   u += 0x7FFFu + ((u >> 16) & 1u);
   return static_cast<std::uint16_t>(u >> 16);
 }
+
+/// A bfloat16 element as a checkpoint stores it (the upper 16 bits of an IEEE single, host byte order), so that
+/// MatrixView<const bf16_t> views a mapped BF16 tensor without copying it. Converts to float exactly, implicitly
+/// (like a widening conversion) or by to_float(); from_float rounds to nearest even.
+struct bf16_t {
+  std::uint16_t bits;
+  float to_float() const { return bf16_to_float(bits); }
+  operator float() const { return to_float(); }  // NOLINT: exact widening
+  static bf16_t from_float(float f) { return bf16_t{float_to_bf16(f)}; }
+};
+
+/// An IEEE binary16 element (host byte order), the F16 counterpart of bf16_t.
+struct f16_t {
+  std::uint16_t bits;
+  float to_float() const { return half_to_float(bits); }
+  operator float() const { return to_float(); }  // NOLINT: exact widening
+  static f16_t from_float(float f) { return f16_t{float_to_half(f)}; }
+};
+
+static_assert(sizeof(bf16_t) == 2 && sizeof(f16_t) == 2 && std::is_trivially_copyable_v<bf16_t> &&
+                  std::is_trivially_copyable_v<f16_t>,
+              "bf16_t and f16_t must be bare 16-bit values (they view checkpoint bytes)");
+
+/// The weight element types the quantizers accept: float, bf16_t and f16_t (const or not).
+template <typename T>
+inline constexpr bool is_weight_element_v =
+    std::is_same_v<std::remove_const_t<T>, float> || std::is_same_v<std::remove_const_t<T>, bf16_t> ||
+    std::is_same_v<std::remove_const_t<T>, f16_t>;
 
 RANKQ_NAMESPACE_END  // namespace rankq

@@ -1,5 +1,6 @@
 // rankq/formats/matrix.hpp — non-owning row-major matrix views (pointer + rows + cols + row stride) and a
-// 64-byte aligned owning buffer. Engines pass their own memory through views; rankq never copies it.
+// 64-byte aligned owning buffer. Engines pass their own memory through views; rankq never copies it. Weight views
+// may hold float, bf16_t or f16_t elements (formats/half.hpp); row_as_float converts one row.
 #pragma once
 
 #include "rankq/detail/abi.hpp"
@@ -14,6 +15,7 @@
 #include <utility>
 
 #include "rankq/error.hpp"
+#include "rankq/formats/half.hpp"
 
 RANKQ_NAMESPACE_BEGIN
 
@@ -36,7 +38,35 @@ struct MatrixView {
   bool empty() const { return rows == 0 || cols == 0; }
 };
 
+/// Row r of a weight view (float, bf16_t or f16_t elements) as floats: out[c] = float(v(r, c)) for c < v.cols,
+/// exact. How the quantizers read BF16/F16 weights: one row at a time, never the whole matrix.
+template <typename T>
+void row_as_float(MatrixView<T> v, std::size_t r, float* out) {
+  static_assert(is_weight_element_v<T>, "row_as_float: elements must be float, bf16_t or f16_t");
+  const T* row = v.row(r);
+  for (std::size_t c = 0; c < v.cols; ++c) out[c] = static_cast<float>(row[c]);
+}
+
 namespace detail {
+/// Row r of a weight view as floats without a copy when the elements are float (the row itself), otherwise
+/// converted into `buffer` (v.cols floats; unused for float).
+template <typename T>
+const float* float_row(MatrixView<T> v, std::size_t r, float* buffer) {
+  if constexpr (std::is_same_v<std::remove_const_t<T>, float>) {
+    (void)buffer;
+    return v.row(r);
+  } else {
+    row_as_float(v, r, buffer);
+    return buffer;
+  }
+}
+
+/// Size of the row buffer float_row needs: 0 for float elements, cols otherwise.
+template <typename T>
+std::size_t float_row_buffer_size(const MatrixView<T>& v) {
+  return std::is_same_v<std::remove_const_t<T>, float> ? 0 : v.cols;
+}
+
 /// Validates a view: non-zero sizes, stride >= cols, non-null data.
 template <typename T>
 void check_view(const MatrixView<T>& v, const char* function, const char* argument) {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "rankq/detail/mxint_quantize.hpp"
@@ -113,8 +114,9 @@ namespace detail {
 /// `block(r, b, e, codes, n)` for the n <= f.block values of block b of row r. An all-zero block borrows the
 /// tensor's smallest nonzero block max, known only at the end: its codes are 0 whatever the exponent, so it is
 /// handed over after the pass. quantize_mxint and quantize_mxint_uniform share it, so they agree bit for bit.
-template <typename BlockFn>
-void for_each_mxint_block(MatrixView<const float> x, const MxFormat& f, const char* fn, BlockFn&& block) {
+/// The elements are float, bf16_t or f16_t: each row is read as floats once (detail::float_row).
+template <typename T, typename BlockFn>
+void for_each_mxint_block(MatrixView<const T> x, const MxFormat& f, const char* fn, BlockFn&& block) {
   const std::size_t blocks = round_up(x.cols, f.block) / f.block;
   float fallback = std::numeric_limits<float>::infinity();
   std::vector<std::size_t> zero_blocks;
@@ -123,10 +125,12 @@ void for_each_mxint_block(MatrixView<const float> x, const MxFormat& f, const ch
   float padded_block[32];
   const unsigned sign_bit = 1u << (f.bits - 1);
   const int qmax = static_cast<int>(sign_bit - 1u);
+  std::vector<float> row_buffer(float_row_buffer_size(x));
   for (std::size_t r = 0; r < x.rows; ++r) {
+    const float* row = float_row(x, r, row_buffer.data());
     for (std::size_t b = 0; b < blocks; ++b) {
       const std::size_t c0 = b * f.block, n = std::min(x.cols, c0 + f.block) - c0;
-      const float* xb = x.row(r) + c0;
+      const float* xb = row + c0;
       if (n < f.block) {  // the row's short last block, zero-padded for the fixed-size loops
         std::fill(padded_block, padded_block + f.block, 0.0f);
         std::copy(xb, xb + n, padded_block);
@@ -181,9 +185,14 @@ inline void put_block_codes(std::uint8_t* row, std::size_t c0, std::size_t n, un
 }
 }  // namespace detail
 
-/// Quantizes a rows x cols float matrix to MXINT. Throws for NaN/Inf, empty/null views or a bad format.
-inline MxTensor quantize_mxint(MatrixView<const float> x, const MxFormat& f) {
+/// Quantizes a rows x cols matrix to MXINT. The elements are float, bf16_t or f16_t (e.g. a mapped BF16 checkpoint
+/// tensor): 16-bit rows are converted to float one at a time, and the result equals quantize_mxint of the same
+/// values in float bit for bit. Throws for NaN/Inf, empty/null views or a bad format.
+template <typename T>
+MxTensor quantize_mxint(MatrixView<T> xv, const MxFormat& f) {
+  static_assert(is_weight_element_v<T>, "quantize_mxint: values must be float, bf16_t or f16_t");
   constexpr const char* fn = "quantize_mxint";
+  const MatrixView<const std::remove_const_t<T>> x = xv;
   detail::check_format(f, fn);
   detail::check_view(x, fn, "values");
   MxTensor t;
@@ -210,7 +219,8 @@ inline std::vector<float> dequantize(const MxTensor& t) {
 }
 
 /// Quantize-dequantize in one step ("fake quantization"), e.g. for error analysis. Same rules as quantize_mxint.
-inline std::vector<float> mxint_round_trip(MatrixView<const float> x, const MxFormat& f) {
+template <typename T>
+std::vector<float> mxint_round_trip(MatrixView<T> x, const MxFormat& f) {
   return dequantize(quantize_mxint(x, f));
 }
 

@@ -163,16 +163,21 @@ inline unsigned uniform_code(float x, float s, float z, const UniformFormat& f) 
 }
 }  // namespace detail
 
-/// Round-to-nearest quantization of an N x K float matrix (row n = output channel n).
-/// Throws rankq::invalid_argument for an unsupported format, an empty/null view or NaN/Inf weights.
-inline UniformWeights quantize_uniform(MatrixView<const float> w, const UniformFormat& f) {
+/// Round-to-nearest quantization of an N x K weight matrix (row n = output channel n). The elements are float,
+/// bf16_t or f16_t (e.g. a mapped BF16 checkpoint tensor): a 16-bit row is converted to float when it is reached
+/// (one row buffer, never the whole matrix), and the result equals quantize_uniform of the same values in float
+/// bit for bit. Throws rankq::invalid_argument for an unsupported format, an empty/null view or NaN/Inf weights.
+template <typename T>
+UniformWeights quantize_uniform(MatrixView<T> w, const UniformFormat& f) {
+  static_assert(is_weight_element_v<T>, "quantize_uniform: weights must be float, bf16_t or f16_t");
   constexpr const char* fn = "quantize_uniform";
   detail::check_format(f, fn);
   detail::check_view(w, fn, "weights");
   detail::require_finite(w.data, w.rows, w.cols, w.ld, fn, "weights");
   UniformWeights q = make_uniform_weights(f, w.rows, w.cols);
+  std::vector<float> buffer(detail::float_row_buffer_size(w));
   for (std::size_t n = 0; n < w.rows; ++n) {
-    const float* row = w.row(n);
+    const float* row = detail::float_row(w, n, buffer.data());
     std::uint8_t* crow = q.codes.data() + n * q.row_bytes;
     for (std::size_t g = 0; g < q.groups; ++g) {
       const std::size_t k0 = g * q.group, k1 = std::min(w.cols, k0 + q.group);

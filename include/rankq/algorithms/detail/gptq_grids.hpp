@@ -90,13 +90,14 @@ struct GptqUniformGrid {
 };
 
 /// Smallest nonzero block max |x| of a matrix (quantize_mxint's exponent for all-zero blocks); 1 if none.
-inline float mx_fallback_block_max(MatrixView<const float> W, const std::vector<char>& dead, std::size_t block) {
+template <typename T>
+float mx_fallback_block_max(MatrixView<const T> W, const std::vector<char>& dead, std::size_t block) {
   float fallback = std::numeric_limits<float>::infinity();
   for (std::size_t n = 0; n < W.rows; ++n)
     for (std::size_t c0 = 0; c0 < W.cols; c0 += block) {
       float bmax = 0.0f;
       for (std::size_t c = c0; c < std::min(W.cols, c0 + block); ++c)
-        if (!dead[c]) bmax = std::max(bmax, std::fabs(W(n, c)));
+        if (!dead[c]) bmax = std::max(bmax, std::fabs(static_cast<float>(W(n, c))));
       if (bmax > 0.0f) fallback = std::min(fallback, bmax);
     }
   return std::isfinite(fallback) ? fallback : 1.0f;

@@ -21,14 +21,16 @@ RANKQ_NAMESPACE_BEGIN namespace detail {
 
 inline constexpr std::size_t kGptqRowsPerChunk = 64;  ///< work unit of the thread hook (depends on nothing else)
 
-/// Value of weight column `c` of row n as the pass starts: 0 for a dead channel, W(n, c) otherwise.
-inline float gptq_start_value(MatrixView<const float> W, const GptqFactor& f, std::size_t n, std::size_t c) {
-  return f.dead[c] ? 0.0f : W(n, c);
+/// Value of weight column `c` of row n as the pass starts: 0 for a dead channel, W(n, c) otherwise (converted to
+/// float exactly for bf16_t/f16_t weights: the pass reads W only here, one chunk of rows at a time).
+template <typename T>
+float gptq_start_value(MatrixView<const T> W, const GptqFactor& f, std::size_t n, std::size_t c) {
+  return f.dead[c] ? 0.0f : static_cast<float>(W(n, c));
 }
 
 /// Calls grid.start_group(n, g, values, len) for every row and group with the starting values (static groups).
-template <typename Grid>
-void gptq_static_groups(MatrixView<const float> W, const GptqFactor& f, Grid& grid, std::size_t group) {
+template <typename T, typename Grid>
+void gptq_static_groups(MatrixView<const T> W, const GptqFactor& f, Grid& grid, std::size_t group) {
   std::vector<float> values(std::min(group, f.K));
   for (std::size_t n = 0; n < W.rows; ++n)
     for (std::size_t g = 0; g * group < f.K; ++g) {
@@ -43,8 +45,8 @@ void gptq_static_groups(MatrixView<const float> W, const GptqFactor& f, Grid& gr
 /// quantize(n, c, w) stores the code of column c of row n for the current value w and returns its dequantized
 /// value. `targets` (optional, N x K original order) receives each w at the moment it was quantized. Returns the
 /// objective Σ e², e = (w − q)/U_ii (docs/gptq.md §3.3), summed per row then in row order.
-template <typename Grid>
-double gptq_pass(MatrixView<const float> W, const GptqFactor& f, Grid& grid, std::size_t group, bool static_groups,
+template <typename T, typename Grid>
+double gptq_pass(MatrixView<const T> W, const GptqFactor& f, Grid& grid, std::size_t group, bool static_groups,
                  const GptqOptions& o, float* targets) {
   const std::size_t N = W.rows, K = f.K, B = std::min(o.block, K);
   // first_position[g]: the processing position of group g's first column.

@@ -23,15 +23,16 @@ RANKQ_NAMESPACE_BEGIN namespace detail {
 /// out[n*K + k] = scale[k] · (w(n, k) − ŵ(n, k)) for the N x K weights w and their quantization q (scale null:
 /// 1). ŵ is computed exactly as UniformWeights::value() does (s·t − z in float; symmetric s·(t − 2^(b−1))), one row at a time: the codes are
 /// decoded into a row of floats first (direct nibble/byte reads for 4 and 8 bits), then a vectorizable pass.
-/// Returns ‖out‖_F² in double (four partial sums per row, deterministic).
-inline double scaled_quantization_error(MatrixView<const float> w, const UniformWeights& q, const float* scale,
-                                        float* out) {
+/// Returns ‖out‖_F² in double (four partial sums per row, deterministic). w: float, bf16_t or f16_t elements, a
+/// 16-bit row converted to float when it is reached.
+template <typename T>
+double scaled_quantization_error(MatrixView<const T> w, const UniformWeights& q, const float* scale, float* out) {
   const std::size_t N = w.rows, K = w.cols;
   const unsigned bits = q.format.bits;
-  std::vector<float> value(q.padded);
+  std::vector<float> value(q.padded), row_buffer(float_row_buffer_size(w));
   double norm2 = 0.0;
   for (std::size_t n = 0; n < N; ++n) {
-    const float* row = w.row(n);
+    const float* row = float_row(w, n, row_buffer.data());
     const std::uint8_t* codes = q.codes.data() + n * q.row_bytes;
     for (std::size_t g = 0; g < q.groups; ++g) {
       const bool symmetric = q.format.symmetry == Symmetry::symmetric;
