@@ -64,21 +64,14 @@ RANKQ_DRIVER_INLINE void codebook_rank_block(const CodebookArgs& a, const std::u
           #pragma GCC unroll 16
           for (std::size_t c = 0; c < C; ++c) iacc[t][r][v][c] = Isa::izero();
     const std::uint8_t* chunk = gd + (k - g0) / kBlockK * sizeof(PackedCodeBlock);
-    if constexpr (Isa::template cb_block_steps<MR>()) {
-      for (; k < seg_end; k += kBlockK, chunk += sizeof(PackedCodeBlock)) {  // one 8-K code block per step
-        typename Isa::X xo[MR];
-        #pragma GCC unroll 16
-        for (std::size_t t = 0; t < MR; ++t) xo[t] = Isa::load_x(x[t] + k);
-        codebook_block<0>(iacc, chunk, lut, xo);
-      }
-    } else {
-      for (; k < seg_end; k += 2 * kBlockK, chunk += 2 * sizeof(PackedCodeBlock)) {  // segments: multiples of 16 K
-        typename Isa::X xo[MR];
-        #pragma GCC unroll 16
-        for (std::size_t t = 0; t < MR; ++t) xo[t] = Isa::load_x(x[t] + k);
-        codebook_block<0>(iacc, chunk, lut, xo);
-        codebook_block<1>(iacc, chunk, lut, xo);
-      }
+    // One 8-K code block per step (cb_block_steps) or one 16-K chunk, both blocks; segments are multiples of 16 K.
+    constexpr std::size_t kStepBlocks = Isa::template cb_block_steps<MR>() ? 1 : 2;
+    for (; k < seg_end; k += kStepBlocks * kBlockK, chunk += kStepBlocks * sizeof(PackedCodeBlock)) {
+      typename Isa::X xo[MR];
+      #pragma GCC unroll 16
+      for (std::size_t t = 0; t < MR; ++t) xo[t] = Isa::load_x(x[t] + k);
+      codebook_block<0>(iacc, chunk, lut, xo);
+      if constexpr (kStepBlocks == 2) codebook_block<1>(iacc, chunk, lut, xo);
     }
     #pragma GCC unroll 16
     for (std::size_t t = 0; t < MR; ++t) {
