@@ -96,18 +96,10 @@ void bm_codebook(benchmark::State& st, KernelPath path, unsigned rank, std::size
   const auto x = activations(M, s.K);
   std::vector<float> y(M * s.N);
   QuantizedActivations scratch;
-  ThreadPool pool(threads);
-  const ParallelFor hook = pool.hook();
-  const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr};
-  std::size_t i = 0;
-  for (auto _ : st) {
-    const PackedCodebook& p = w[i++ % w.size()];
+  rotate_weights(st, w, path, M, s, threads, nullptr, y.data(), [&](const PackedCodebook& p, const W4A8Options& o) {
     quantize_activations(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, scratch, p.padded, path);
     codebook_gemm(scratch, p, MatrixView<float>(y.data(), M, s.N), o);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(st, double(w[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
+  });
 }
 
 // ---- registration ------------------------------------------------------------------------------------------

@@ -7,6 +7,9 @@
 
 #include <rankq/formats/uniform.hpp>
 #include <rankq/kernels/kernel_path.hpp>
+#include <rankq/kernels/threading.hpp>
+#include <rankq/kernels/w4a8.hpp>
+#include <rankq/kernels/workspace.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -90,6 +93,24 @@ inline void set_counters(benchmark::State& st, double bytes, double ops) {
   using C = benchmark::Counter;
   if (bytes > 0) st.counters["GB/s"] = C(bytes, C::kIsIterationInvariantRate, C::OneK::kIs1000);
   if (ops > 0) st.counters["GOP/s"] = C(ops, C::kIsIterationInvariantRate, C::OneK::kIs1000);
+}
+
+/// The timed loop of every rotating-weights kernel row: `threads` workers (the pool's hook from 2 on), call(set[i %
+/// size], options) once per iteration with `y` (the call's output) kept alive, then GB/s of one weight set and
+/// GOP/s = 2·M·N·K. `workspace` goes into the options (null: each call takes a temporary one).
+template <class W, class Call>
+void rotate_weights(benchmark::State& st, const std::vector<W>& set, KernelPath path, std::size_t M, Shape s,
+                    std::size_t threads, Workspace* workspace, const float* y, Call call) {
+  ThreadPool pool(threads);
+  const ParallelFor hook = pool.hook();
+  const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr, workspace};
+  std::size_t i = 0;
+  for (auto _ : st) {
+    call(set[i++ % set.size()], o);
+    benchmark::DoNotOptimize(y);
+    benchmark::ClobberMemory();
+  }
+  set_counters(st, double(bytes_of(set[0])), 2.0 * double(M) * double(s.N) * double(s.K));
 }
 
 /// The end of every benchmark binary's main(), after its benchmarks are registered: Google Benchmark's own

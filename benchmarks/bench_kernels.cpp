@@ -60,17 +60,10 @@ void bm_w8a8(benchmark::State& st, KernelPath path, std::size_t M, Shape s, std:
   std::vector<float> y(M * s.N);
   QuantizedActivations scratch;
   Workspace workspace;
-  ThreadPool pool(threads);
-  const ParallelFor hook = pool.hook();
-  const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr, &workspace};
-  std::size_t i = 0;
-  for (auto _ : st) {
-    w8a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, w[i++ % w.size()],
-                MatrixView<float>(y.data(), M, s.N), scratch, o);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(st, double(w[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
+  rotate_weights(st, w, path, M, s, threads, &workspace, y.data(), [&](const PackedW8& wi, const W4A8Options& o) {
+    w8a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, wi, MatrixView<float>(y.data(), M, s.N),
+                scratch, o);
+  });
 }
 
 /// Activation quantization alone (per token int8), on a path.

@@ -34,18 +34,11 @@ inline void bm_w4a8(benchmark::State& st, KernelPath path, std::size_t group, st
   const auto x = activations(M, s.K);
   std::vector<float> y(M * s.N);
   QuantizedActivations scratch;
-  ThreadPool pool(threads);
-  const ParallelFor hook = pool.hook();
-  const W4A8Options o{path, threads > 1 ? &hook : nullptr, nullptr};
-  std::size_t i = 0;
-  for (auto _ : st) {
-    w4a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, w[i++ % w.size()],
-                MatrixView<float>(y.data(), M, s.N), scratch, o);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
+  rotate_weights(st, w, path, M, s, threads, nullptr, y.data(), [&](const PackedW4& wi, const W4A8Options& o) {
+    w4a8_linear(MatrixView<const float>(x.data(), M, s.K), ActivationFormat{}, wi, MatrixView<float>(y.data(), M, s.N),
+                scratch, o);
+  });
   set_page_ahead_hint(default_hint);
-  set_counters(st, double(w[0].size_bytes()), 2.0 * double(M) * double(s.N) * double(s.K));
 }
 
 }  // namespace rankq::bench
