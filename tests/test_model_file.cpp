@@ -263,6 +263,24 @@ std::string load_error(const std::string& path) {
   }
   return "";
 }
+
+/// Writes `file`, changed by mutate(SafetensorsFile&), to `path`, with the checksums recomputed (fix_checksums) or
+/// left as they were.
+template <class Mutate>
+void write_mutated(const io::SafetensorsFile& file, const std::string& path, Mutate mutate, bool fix_checksums) {
+  auto f = file;
+  mutate(f);
+  if (fix_checksums) f.metadata[kChecksumsKey] = tensor_checksums(f.tensors);
+  io::write_safetensors(path, f.tensors, f.metadata);
+}
+
+/// Loading `path` fails with a message that names the file, contains `what` and is not a raw JSON exception.
+void expect_load_error(const std::string& path, const std::string& what) {
+  const std::string e = load_error(path);
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+  EXPECT_NE(e.find(what), std::string::npos) << "expected '" << what << "' in: " << e;
+  EXPECT_EQ(e.find("json.exception"), std::string::npos) << e;
+}
 }  // namespace
 
 TEST(ModelFile, ChecksumsConfigAndLayersAreVerified) {
@@ -274,19 +292,8 @@ TEST(ModelFile, ChecksumsConfigAndLayersAreVerified) {
   save_quantized_model(path, weights, model, "x");
   const auto file = io::read_safetensors(path);
   ASSERT_EQ(load_error(path), "");
-  // rewrite(mutate, fix_checksums): the mutated file, with the checksums recomputed or left as they were.
-  auto rewrite = [&](auto mutate, bool fix_checksums) {
-    auto f = file;
-    mutate(f);
-    if (fix_checksums) f.metadata[kChecksumsKey] = tensor_checksums(f.tensors);
-    io::write_safetensors(path, f.tensors, f.metadata);
-  };
-  auto expect_error = [&](const std::string& what) {
-    const std::string e = load_error(path);
-    EXPECT_NE(e.find(path), std::string::npos) << e;
-    EXPECT_NE(e.find(what), std::string::npos) << "expected '" << what << "' in: " << e;
-    EXPECT_EQ(e.find("json.exception"), std::string::npos) << e;
-  };
+  auto rewrite = [&](auto mutate, bool fix_checksums) { write_mutated(file, path, mutate, fix_checksums); };
+  auto expect_error = [&](const std::string& what) { expect_load_error(path, what); };
   // One flipped bit in a tensor's bytes (codes, exponents, a norm) is caught by its CRC-32C.
   for (const std::string t : {"blk.3.ffn_up.weight.packed_w4", "blk.1.attn_v.weight.packed_w4", "output_norm.weight"}) {
     rewrite([&](io::SafetensorsFile& f) { f.tensors.at(t).bytes[5] ^= 0x10; }, false);
@@ -348,13 +355,8 @@ TEST(ModelFile, BadW8a8LayersAreFormatErrors) {
   ASSERT_EQ(load_error(path), "");
   const std::string q = "blk.1.attn_q.weight", t = q + ".packed_w8";
   auto expect_error = [&](auto mutate, const std::string& what) {
-    auto f = file;
-    mutate(f);
-    f.metadata[kChecksumsKey] = tensor_checksums(f.tensors);
-    io::write_safetensors(path, f.tensors, f.metadata);
-    const std::string e = load_error(path);
-    EXPECT_NE(e.find(path), std::string::npos) << e;
-    EXPECT_NE(e.find(what), std::string::npos) << "expected '" << what << "' in: " << e;
+    write_mutated(file, path, mutate, /*fix_checksums=*/true);
+    expect_load_error(path, what);
   };
   const auto descriptor = [&](const char* key, nlohmann::json value) {
     return [=](io::SafetensorsFile& f) {
