@@ -88,6 +88,9 @@ inline std::string text_field(const nlohmann::json& j, const std::string& name, 
   return j[key].get<std::string>();
 }
 inline constexpr std::uint64_t kMaxDim = std::uint64_t(1) << 31;
+/// The descriptors' names of a symmetry and a scale type (uniform layers and packed ones).
+inline const char* symmetry_name(Symmetry s) { return s == Symmetry::symmetric ? "symmetric" : "asymmetric"; }
+inline const char* scale_type_name(ScaleType t) { return t == ScaleType::f16 ? "f16" : "f32"; }
 }  // namespace detail
 
 /// Which kind of quantized tensor `name` is ("uniform", "mxint", ... ) according to its descriptor, or "".
@@ -109,8 +112,8 @@ inline void put_uniform(TensorMap& tensors, MetadataMap& meta, const std::string
   meta[name] = nlohmann::json{{"kind", "uniform"},
                               {"bits", w.format.bits},
                               {"group_size", w.format.group_size},
-                              {"symmetry", w.format.symmetry == Symmetry::symmetric ? "symmetric" : "asymmetric"},
-                              {"scale_type", w.format.scale_type == ScaleType::f16 ? "f16" : "f32"},
+                              {"symmetry", detail::symmetry_name(w.format.symmetry)},
+                              {"scale_type", detail::scale_type_name(w.format.scale_type)},
                               {"rows", w.rows},
                               {"cols", w.cols}}
                    .dump();

@@ -26,9 +26,6 @@ static_assert(sizeof(rankq::detail::PackedCodeBlock) % kPackedAlignment == 0 &&
 static_assert(rankq::detail::kW8ChunkBytes % kPackedAlignment == 0,
               "W8 chunks (and W8 tile headers, rounded up to 64 bytes) keep the file's 64-byte alignment");
 
-inline const char* symmetry_name(Symmetry s) { return s == Symmetry::symmetric ? "symmetric" : "asymmetric"; }
-inline const char* scale_type_name(ScaleType t) { return t == ScaleType::f16 ? "f16" : "f32"; }
-
 /// Adds layer `name` (its descriptor, activation format and packed tensors, borrowed from `l`) to a /3 file.
 inline void put_packed_layer(std::map<std::string, OutTensor>& out, std::map<std::string, std::string>& meta,
                              const std::string& name, const Linear& l, const std::string& label, double bits_per_weight) {
