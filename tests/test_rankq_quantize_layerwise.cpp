@@ -7,7 +7,9 @@
 
 #include <rankq/io/llama2c.hpp>
 #include <rankq/io/quantized_model_stream.hpp>
+#include <rankq/io/safetensors.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -97,6 +99,38 @@ void write_layerwise(const std::string& path, const io::LlamaCheckpoint& ckpt, c
   quantize_layerwise(ckpt, tok, paragraphs, range, lm, path);
 }
 
+/// The layer-by-layer file of a BF16/F16 checkpoint keeps its embedding, norms and classifier in `dtype`, where the
+/// whole-model path (which gets the model decoded to float) writes F32: the same values. Everything else — metadata
+/// but the checksums, every other tensor's bytes — is equal.
+void expect_same_model_in_own_dtype(const std::string& whole_path, const std::string& layerwise_path, io::DType dtype,
+                                    const std::string& what) {
+  const io::SafetensorsFile whole = io::read_safetensors(whole_path), layerwise = io::read_safetensors(layerwise_path);
+  ASSERT_EQ(whole.tensors.size(), layerwise.tensors.size()) << what;
+  std::size_t own_dtype = 0;
+  for (const auto& [name, t] : whole.tensors) {
+    const io::RawTensor& u = layerwise.tensors.at(name);
+    EXPECT_EQ(u.shape, t.shape) << what << " " << name;
+    const bool from_checkpoint = name == "token_embd.weight" || name == "output.weight" || name.find("norm.weight") != std::string::npos;
+    if (from_checkpoint && t.dtype == io::DType::f32) {
+      EXPECT_EQ(u.dtype, dtype) << what << " " << name;
+      EXPECT_EQ(io::to_float(u), io::to_float(t)) << what << " " << name;
+      ++own_dtype;
+    } else {
+      EXPECT_TRUE(u.dtype == t.dtype && u.bytes == t.bytes) << what << " " << name;
+    }
+  }
+  const auto blocks = static_cast<std::size_t>(std::count_if(whole.tensors.begin(), whole.tensors.end(), [](const auto& e) {
+    return e.first.find(".attn_norm.weight") != std::string::npos;
+  }));
+  EXPECT_EQ(own_dtype, 3 + 2 * blocks) << what;  // embedding, classifier, final norm; two norms per block
+  auto meta = [](std::map<std::string, std::string> m) {
+    m.erase("rankq.checksums");
+    return m;
+  };
+  EXPECT_EQ(meta(whole.metadata), meta(layerwise.metadata)) << what;
+  EXPECT_LT(std::filesystem::file_size(layerwise_path), std::filesystem::file_size(whole_path)) << what;
+}
+
 MethodSpec gptq_rtn() {
   MethodSpec m{"rtn", 4, 0, 32};
   m.gptq.enabled = true;
@@ -160,7 +194,7 @@ TEST(Layerwise, ShardedBf16HuggingFaceFolderGivesTheWholeModelFile) {
   for (const MethodSpec& m : {MethodSpec{"l2qer", 4, 8, 16}, MethodSpec{"rtn", 4, 0, 32}}) {
     write_whole_model(dir / "old.rq", weights, m, &tok, paragraphs, {0, 4});
     write_layerwise(dir / "new.rq", ckpt, m, &tok, paragraphs, {0, 4});
-    EXPECT_TRUE(file_bytes(dir / "old.rq") == file_bytes(dir / "new.rq")) << describe(m);
+    expect_same_model_in_own_dtype(dir / "old.rq", dir / "new.rq", io::DType::bf16, describe(m));
   }
 }
 
@@ -182,7 +216,7 @@ TEST(Layerwise, InPlaceFromBf16AndF16FoldersGivesTheWholeModelFile) {
                                 MethodSpec{"mxint", 4, 0, 0}, MethodSpec{"mxint", 2, 0, 0}}) {
       write_whole_model(dir / "old.rq", weights, m, nullptr, {}, {});
       write_layerwise(dir / "new.rq", ckpt, m, nullptr, {}, {}, true);
-      EXPECT_TRUE(file_bytes(dir / "old.rq") == file_bytes(dir / "new.rq")) << describe(m) << " " << io::dtype_name(dtype);
+      expect_same_model_in_own_dtype(dir / "old.rq", dir / "new.rq", dtype, describe(m) + " " + io::dtype_name(dtype));
     }
   }
 }
@@ -263,6 +297,21 @@ TEST(QuantizedModelStream, RefusesBadInputAndLeavesNoFile) {
     io::FloatTensor bad = weights.at("output_norm.weight");
     bad.data[3] = std::nanf("");
     EXPECT_THROW(out.add_tensor("output_norm.weight", bad), rankq::invalid_argument);
+    // In its own element type: a BF16 NaN at index 3, an integer dtype, null bytes; a refused tensor is not "added".
+    const std::vector<std::uint64_t> norm_shape = bad.shape;
+    std::vector<std::uint8_t> bf16(static_cast<std::size_t>(norm_shape[0]) * 2, 0x3f);  // 0x3f3f: 0.746...
+    bf16[6] = 0xc0, bf16[7] = 0x7f;
+    try {
+      out.add_tensor("output_norm.weight", io::DType::bf16, norm_shape, bf16.data());
+      ADD_FAILURE() << "a BF16 NaN was accepted";
+    } catch (const rankq::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("index 3"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(out.add_tensor("output_norm.weight", io::DType::i8, norm_shape, bf16.data()), rankq::invalid_argument);
+    EXPECT_THROW(out.add_tensor("output_norm.weight", io::DType::bf16, norm_shape, nullptr), rankq::invalid_argument);
+    bf16[6] = bf16[7] = 0x3f;
+    out.add_tensor("output_norm.weight", io::DType::bf16, norm_shape, bf16.data());
+    EXPECT_THROW(out.add_tensor("output_norm.weight", io::DType::bf16, norm_shape, bf16.data()), rankq::invalid_argument);
     try {
       out.finish();  // most tensors missing
       ADD_FAILURE() << "finish() accepted a model without its blocks";

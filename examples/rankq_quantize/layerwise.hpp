@@ -56,11 +56,13 @@ struct ResidualStreams {
   std::vector<std::vector<float>> x;  ///< x[b]: lengths[b] x dim
 };
 
-inline ResidualStreams embed_calibration(const io::FloatTensor& embedding, std::size_t dim, const llama::Tokenizer& tok,
+/// The embedding rows are decoded one token at a time from the checkpoint's own element type (never the whole table).
+inline ResidualStreams embed_calibration(const io::LlamaCheckpoint& ckpt, std::size_t dim, const llama::Tokenizer& tok,
                                          const std::vector<std::string>& paragraphs, llama::ParagraphRange range,
                                          std::size_t context, llama::CalibrationSummary& summary) {
   ResidualStreams s;
-  const std::size_t vocab = static_cast<std::size_t>(embedding.shape.at(0));
+  const io::CheckpointTensor& embedding = ckpt.at("token_embd.weight");
+  const std::size_t vocab = static_cast<std::size_t>(embedding.shape.at(0)), row_bytes = dim * io::dtype_size(embedding.dtype);
   for (std::size_t p = range.begin; p < range.end; ++p) {
     const std::vector<int> tokens = tok.encode(paragraphs[p], true, false);
     for (const llama::ScoringWindow& w : llama::plan_disjoint_windows(tokens.size(), context)) {
@@ -68,7 +70,7 @@ inline ResidualStreams embed_calibration(const io::FloatTensor& embedding, std::
       for (std::size_t i = w.begin; i < w.end; ++i) {
         const auto t = static_cast<std::size_t>(tokens[i]);
         if (t >= vocab) throw rankq::invalid_argument("rankq-quantize: token " + std::to_string(t) + " is outside the vocabulary");
-        std::copy_n(embedding.data.data() + t * dim, dim, x.data() + (i - w.begin) * dim);
+        io::decode_floats(embedding.dtype, embedding.data + t * row_bytes, dim, x.data() + (i - w.begin) * dim);
       }
       s.lengths.push_back(w.end - w.begin);
       s.x.push_back(std::move(x));
@@ -81,12 +83,22 @@ inline ResidualStreams embed_calibration(const io::FloatTensor& embedding, std::
   return s;
 }
 
+/// Adds a tensor of the checkpoint to `out` as the checkpoint stores it (F32, F16 or BF16: its mapped bytes spooled,
+/// never decoded whole), then releases its pages. A Q/K tensor in Hugging Face's rotary order goes in decoded (F32).
+inline void add_checkpoint_tensor(io::QuantizedModelStream& out, const io::LlamaCheckpoint& ckpt, const std::string& name) {
+  const io::CheckpointTensor& e = ckpt.at(name);
+  if (e.permute_heads > 0) out.add_tensor(name, ckpt.load(name));
+  else out.add_tensor(name, e.dtype, e.shape, e.data);
+  ckpt.release(name);
+}
+
 /// Quantizes every projection of `ckpt` with `m` block by block and writes the quantized model file to `out_path`
 /// (io::QuantizedModelStream). Calibration (when `m` needs it; `tok` may be null otherwise) uses the paragraphs [range) of `calib` with the
 /// model's full context, as calibrate() does. Projections a factory leaves in float are stored as F32, as
-/// save_quantized_model does. Peak memory: one block in float (none with m.in_place; plus its dense fp32 copy while calibrating), the
-/// calibration streams (tokens x dim floats), one block's quantized layers, the embedding or classifier in float
-/// while they are written, and the 4 MiB copy buffer.
+/// save_quantized_model does; the embedding, norms and classifier in the checkpoint's own element type (a BF16
+/// checkpoint's file holds them in BF16; save_quantized_model writes F32: the same values). Peak memory: one block in
+/// float (none with m.in_place; plus its dense fp32 copy while calibrating), the calibration streams (tokens x dim
+/// floats), one block's quantized layers, and the 4 MiB copy buffer.
 inline LayerwiseReport quantize_layerwise(const io::LlamaCheckpoint& ckpt, const llama::Tokenizer* tok,
                                           const std::vector<std::string>& calib, llama::ParagraphRange range,
                                           const LayerwiseMethod& m, const std::string& out_path) {
@@ -99,16 +111,12 @@ inline LayerwiseReport quantize_layerwise(const io::LlamaCheckpoint& ckpt, const
   io::QuantizedModelStream out(out_path, c, m.label);
   const bool calibrated = m.calibrated;
   ResidualStreams streams;
-  {
-    const io::FloatTensor embedding = ckpt.load("token_embd.weight");
-    if (calibrated) {
-      range = range.resolved(calib.size(), "rankq-quantize --calib-range");
-      if (tok == nullptr) throw rankq::invalid_argument("rankq-quantize: calibration needs a tokenizer");
-      streams = embed_calibration(embedding, dim, *tok, calib, range, static_cast<std::size_t>(c.seq_len), report.calibration);
-    }
-    out.add_tensor("token_embd.weight", embedding);
-    ckpt.release("token_embd.weight");
+  if (calibrated) {
+    range = range.resolved(calib.size(), "rankq-quantize --calib-range");
+    if (tok == nullptr) throw rankq::invalid_argument("rankq-quantize: calibration needs a tokenizer");
+    streams = embed_calibration(ckpt, dim, *tok, calib, range, static_cast<std::size_t>(c.seq_len), report.calibration);
   }
+  add_checkpoint_tensor(out, ckpt, "token_embd.weight");
   ProgressBar bar("layer by layer " + m.label, layers);
   for (std::size_t l = 0; l < layers; ++l) {
     io::LlamaModel block;  // block l's tensors in float
@@ -116,9 +124,9 @@ inline LayerwiseReport quantize_layerwise(const io::LlamaCheckpoint& ckpt, const
     std::vector<std::string> names;
     for (const char* kind : {"attn_norm", "ffn_norm"}) names.push_back(llama::block_tensor_name(l, kind));
     for (const auto& suffix : llama::projection_suffixes()) names.push_back(llama::block_tensor_name(l, suffix));
-    // In float: the norms, and the projections when something needs them in float (the fp32 slice, the factory).
+    // In float: what the fp32 slice needs (norms and projections), or the projections for the factory.
     for (std::size_t i = 0; i < names.size(); ++i)
-      if (i < 2 || calibrated || !m.in_place) block.tensors.emplace(names[i], ckpt.load(names[i]));
+      if (calibrated || (i >= 2 && !m.in_place)) block.tensors.emplace(names[i], ckpt.load(names[i]));
     CalibrationStats stats;
     if (calibrated) {
       const auto start = clock::now();
@@ -135,10 +143,8 @@ inline LayerwiseReport quantize_layerwise(const io::LlamaCheckpoint& ckpt, const
       }
       report.calibration_seconds += seconds_since(start);
     }
-    if (block.tensors.empty()) {  // decoded again for quantizing (only the norms when quantizing in place)
-      for (std::size_t i = 0; i < names.size(); ++i)
-        if (i < 2 || !m.in_place) block.tensors.emplace(names[i], ckpt.load(names[i]));
-    }
+    if (block.tensors.empty() && !m.in_place)  // the projections decoded again for the factory
+      for (std::size_t i = 2; i < names.size(); ++i) block.tensors.emplace(names[i], ckpt.load(names[i]));
     const auto start = clock::now();
     const llama::LinearFactory factory = m.in_place ? llama::LinearFactory{} : m.factory_for(stats);
     for (const auto& suffix : llama::projection_suffixes()) {
@@ -152,16 +158,13 @@ inline LayerwiseReport quantize_layerwise(const io::LlamaCheckpoint& ckpt, const
       if (const auto* s = dynamic_cast<const StorableLinear*>(layer.get())) out.add_projection(name, s->stored());
       else out.add_tensor(name, block.tensors.at(name));
     }
-    for (const char* kind : {"attn_norm", "ffn_norm"}) out.add_tensor(llama::block_tensor_name(l, kind), block.tensors.at(llama::block_tensor_name(l, kind)));
+    for (const char* kind : {"attn_norm", "ffn_norm"}) add_checkpoint_tensor(out, ckpt, llama::block_tensor_name(l, kind));
     for (const auto& name : names) ckpt.release(name);
     report.quantize_seconds += seconds_since(start);
     bar.update(l + 1);
   }
   bar.finish();
-  for (const char* name : {"output_norm.weight", "output.weight"}) {
-    out.add_tensor(name, ckpt.load(name));
-    ckpt.release(name);
-  }
+  for (const char* name : {"output_norm.weight", "output.weight"}) add_checkpoint_tensor(out, ckpt, name);
   const auto start = clock::now();
   report.file_bytes = out.spooled_bytes();
   out.finish();

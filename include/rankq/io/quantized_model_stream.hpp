@@ -5,7 +5,8 @@
 // The output is byte for byte what write_quantized_model writes for the same tensors.
 //
 //   rankq::io::QuantizedModelStream out("model.rq.safetensors", config, "RTN W4A8 g32");
-//   out.add_tensor("token_embd.weight", embedding);          // float tensors (F32)
+//   out.add_tensor("token_embd.weight", embedding);          // float tensors (F32), or (name, dtype, shape, bytes)
+//                                                            // in their own element type (a checkpoint's BF16)
 //   out.add_projection("blk.0.attn_q.weight", projection);   // prepared layers, written now; free them afterwards
 //   ...
 //   out.finish();                                            // every tensor the config implies, then the rename
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +35,7 @@
 #include "rankq/io/llama_model.hpp"
 #include "rankq/io/quantized_projection.hpp"
 #include "rankq/io/quantized_tensors.hpp"
+#include "rankq/io/tensor.hpp"
 #include "rankq/version.hpp"
 
 RANKQ_NAMESPACE_BEGIN namespace io {
@@ -80,6 +83,31 @@ class QuantizedModelStream {
                            "'" + name + "' has a shape that does not match its values");
     for (float v : t.data) rankq::detail::require(std::isfinite(v), fn, "t", "'" + name + "' has a non-finite value");
     spool(name, {DType::f32, t.shape, reinterpret_cast<const std::uint8_t*>(t.data.data()), t.data.size() * 4, 0});
+    shapes_.emplace(name, t.shape);
+  }
+
+  /// A float tensor in its own element type: the `shape`'s count of little-endian `dtype` values (F32, F16 or BF16)
+  /// at `bytes` — e.g. a checkpoint's mapped BF16 embedding, norms or classifier — stored as they are: no conversion
+  /// to F32 (a BF16 tensor keeps its 2 bytes per value in the file) and no copy in memory. Same checks as the
+  /// FloatTensor overload; the values are decoded a chunk at a time for the finiteness check.
+  void add_tensor(const std::string& name, DType dtype, const std::vector<std::uint64_t>& shape, const std::uint8_t* bytes) {
+    constexpr const char* fn = "io::QuantizedModelStream::add_tensor";
+    rankq::detail::require(is_float_dtype(dtype), fn, "dtype", std::string("= ") + dtype_name(dtype) + ": expected F32, F16 or BF16");
+    std::uint64_t count = 0;
+    rankq::detail::require(detail::product_ok(shape, ~std::uint64_t{0} / 4, count), fn, "shape", "of '" + name + "' overflows");
+    rankq::detail::require(bytes != nullptr || count == 0, fn, "bytes", "is null");
+    check_new(fn, name, shape);
+    const std::size_t width = dtype_size(dtype);
+    std::vector<float> chunk(std::size_t{1} << 14);
+    for (std::uint64_t at = 0; at < count; at += chunk.size()) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), count - at));
+      decode_floats(dtype, bytes + at * width, n, chunk.data());
+      for (std::size_t i = 0; i < n; ++i)
+        rankq::detail::require(std::isfinite(chunk[i]), fn, "bytes",
+                               "'" + name + "' has a non-finite value at index " + std::to_string(at + i));
+    }
+    spool(name, {dtype, shape, bytes, static_cast<std::size_t>(count * width), 0});
+    shapes_.emplace(name, shape);
   }
 
   /// A quantized projection (its packed layer or 8-bit reference weights), written to the spool now, so the caller
@@ -102,6 +130,7 @@ class QuantizedModelStream {
       meta_[name + ":activation"] = detail::activation_to_json(p.activation);
       for (const auto& [tensor, t] : canonical) spool(tensor, {t.dtype, t.shape, t.bytes.data(), t.bytes.size(), 0});
     }
+    shapes_.emplace(name, std::vector<std::uint64_t>{p.out_features(), p.in_features()});
   }
 
   /// Bytes spooled so far (the data section of the output).
@@ -150,7 +179,7 @@ class QuantizedModelStream {
     const auto it = expected_.find(name);
     rankq::detail::require(it != expected_.end(), fn, "name", "'" + name + "' is not a tensor of this model's config");
     rankq::detail::require(it->second == shape, fn, "name", "'" + name + "' does not have the shape the config implies");
-    rankq::detail::require(shapes_.emplace(name, shape).second, fn, "name", "'" + name + "' was already added");
+    rankq::detail::require(shapes_.count(name) == 0, fn, "name", "'" + name + "' was already added");
   }
 
   void spool(const std::string& name, const detail::OutTensor& t) {
